@@ -59,7 +59,7 @@ export interface FeatureFolder {
   /** True when the event counts as of `q` (window, as-of rule and `where`). */
   readonly counts: (event: SourceEvent, q: number) => boolean;
   /** The aggregated value of an event (null is ignored, except by `latest`). */
-  readonly valueOf: (event: SourceEvent) => ScalarValue;
+  readonly eventValue: (event: SourceEvent) => ScalarValue;
   /** Adds an event that counts to an intermediate. */
   readonly add: (state: Intermediate, event: SourceEvent) => Intermediate;
   /** The intermediate over a set of events of one entity as of `q` (dedupe included). */
@@ -87,9 +87,9 @@ export function compileFolder(feature: FeatureIR): FeatureFolder {
     if (knowsIngestion && event.ingestedAt != null && event.ingestedAt > q) return false;
     return where === null || where(scopeOf(event)) === true;
   };
-  const valueOf = (event: SourceEvent) => (value === null ? true : value(scopeOf(event)));
+  const eventValue = (event: SourceEvent) => (value === null ? true : value(scopeOf(event)));
   const add = (state: Intermediate, event: SourceEvent) => {
-    const v = valueOf(event);
+    const v = eventValue(event);
     if (v === null && spec.fn !== 'latest') return state;
     const input: TimedValue = {
       ts: event.ts,
@@ -104,7 +104,7 @@ export function compileFolder(feature: FeatureIR): FeatureFolder {
     for (const event of dedupeEvents(events)) if (counts(event, q)) state = add(state, event);
     return state;
   };
-  return { counts, valueOf, add, fold };
+  return { counts, eventValue, add, fold };
 }
 
 /** The value of an aggregation feature from its intermediate: `finalize`, then the default. */

@@ -205,34 +205,34 @@ export function coalesce<T extends ValueType>(...args: ExprLike<T>[]): Expr<T> {
 /** Begins a `CASE WHEN ... THEN ... ELSE ... END`; a null condition counts as false. */
 export function when<T extends ValueType>(
   condition: ExprLike<'bool'>,
-  then: ExprLike<T>,
+  result: ExprLike<T>,
 ): CaseBuilder<T> {
-  return new CaseBuilder<T>([]).when(condition, then);
+  return new CaseBuilder<T>([]).when(condition, result);
 }
 
 /** Builder of a case expression; finish it with {@link CaseBuilder.otherwise}. */
 export class CaseBuilder<T extends ValueType> {
-  readonly #branches: readonly { readonly when: Expr; readonly then: Expr }[];
+  readonly #branches: readonly { readonly when: Expr; readonly result: Expr }[];
 
   /** @internal Use {@link when}. */
-  constructor(branches: readonly { readonly when: Expr; readonly then: Expr }[]) {
+  constructor(branches: readonly { readonly when: Expr; readonly result: Expr }[]) {
     this.#branches = branches;
   }
 
   /** Adds a branch. */
-  when(condition: ExprLike<'bool'>, then: ExprLike<T>): CaseBuilder<T> {
+  when(condition: ExprLike<'bool'>, result: ExprLike<T>): CaseBuilder<T> {
     const cond = toExpr(condition);
     requireType('case', [cond], 'bool');
-    return new CaseBuilder([...this.#branches, { when: cond, then: toExpr(then) }]);
+    return new CaseBuilder([...this.#branches, { when: cond, result: toExpr(result) }]);
   }
 
   /** The value when no branch matches; use {@link nullOf} for null. */
   otherwise(value: ExprLike<T>): Expr<T> {
     const otherwise = toExpr(value);
-    const type = commonType('case', [...this.#branches.map((b) => b.then), otherwise]);
+    const type = commonType('case', [...this.#branches.map((b) => b.result), otherwise]);
     return new Expr({
       kind: 'case',
-      branches: this.#branches.map((b) => ({ when: b.when.node, then: b.then.node })),
+      branches: this.#branches.map((b) => ({ when: b.when.node, result: b.result.node })),
       otherwise: otherwise.node,
       type,
     });
@@ -262,7 +262,7 @@ export function describeExpr(node: ExprNode): string {
     case 'call':
       return `${node.op}(${node.args.map(describeExpr).join(', ')})`;
     case 'case':
-      return `case(${node.branches.map((b) => `${describeExpr(b.when)} -> ${describeExpr(b.then)}`).join(', ')}, else ${describeExpr(node.otherwise)})`;
+      return `case(${node.branches.map((b) => `${describeExpr(b.when)} -> ${describeExpr(b.result)}`).join(', ')}, else ${describeExpr(node.otherwise)})`;
   }
 }
 

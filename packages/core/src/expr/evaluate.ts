@@ -36,11 +36,11 @@ export function compileJs(node: ExprNode): CompiledExpr {
     case 'case': {
       const branches = node.branches.map((b) => ({
         when: compileJs(b.when),
-        then: compileJs(b.then),
+        result: compileJs(b.result),
       }));
       const otherwise = compileJs(node.otherwise);
       return (scope) => {
-        for (const branch of branches) if (branch.when(scope) === true) return branch.then(scope);
+        for (const branch of branches) if (branch.when(scope) === true) return branch.result(scope);
         return otherwise(scope);
       };
     }

@@ -46,7 +46,7 @@ export type ExprNode =
     }
   | {
       readonly kind: 'case';
-      readonly branches: readonly { readonly when: ExprNode; readonly then: ExprNode }[];
+      readonly branches: readonly { readonly when: ExprNode; readonly result: ExprNode }[];
       readonly otherwise: ExprNode;
       readonly type: ValueType;
     };
@@ -58,7 +58,7 @@ export function walkExpr(node: ExprNode, visit: (node: ExprNode) => void): void 
   if (node.kind === 'case') {
     for (const branch of node.branches) {
       walkExpr(branch.when, visit);
-      walkExpr(branch.then, visit);
+      walkExpr(branch.result, visit);
     }
     walkExpr(node.otherwise, visit);
   }

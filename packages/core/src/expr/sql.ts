@@ -39,7 +39,7 @@ export function compileSql(node: ExprNode, scope: SqlScope): SQL {
         : sql`CAST(${node.value} AS ${SQL_TYPE[node.type]})`;
     case 'case': {
       const branches = node.branches.map(
-        (b) => sql` WHEN ${compileSql(b.when, scope)} THEN ${compileSql(b.then, scope)}`,
+        (b) => sql` WHEN ${compileSql(b.when, scope)} THEN ${compileSql(b.result, scope)}`,
       );
       return sql`(CASE${sql.join(branches)} ELSE ${compileSql(node.otherwise, scope)} END)`;
     }
