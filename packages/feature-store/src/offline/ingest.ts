@@ -1,0 +1,144 @@
+import { type Source, type SourceIR, TandemError, type ValueType } from '@tandem/core';
+import { type SQL, sql } from 'drizzle-orm';
+import { z } from 'zod';
+import type { SqlExecutor } from '../executor/executor.js';
+import { arrayLiteral } from '../internal/array-literal.js';
+import { sourceTableSql } from './managed-tables.js';
+
+/** An event as given to {@link ingestEvents}: entity keys and fields by name, `ts`, optional `eventId`. */
+export type IngestEvent = Record<string, unknown>;
+
+/** What an ingestion did. */
+export interface IngestResult {
+  /** Events written. */
+  readonly inserted: number;
+  /** Events skipped because their `(entity, eventId)` was already stored (or repeated in the batch). */
+  readonly duplicates: number;
+  /** The ingestion time stamped on the written events, epoch ms. */
+  readonly ingestedAt: number;
+}
+
+const schemas = new WeakMap<SourceIR, z.ZodType>();
+
+/** The zod schema of one event of a source (keys, `ts`, `eventId`, fields); unknown keys are rejected. */
+export function eventSchema(source: SourceIR): z.ZodType {
+  const cached = schemas.get(source);
+  if (cached !== undefined) return cached;
+  const shape: Record<string, z.ZodType> = {
+    ts: z.union([z.number().int(), z.date().transform((d) => d.getTime())]),
+    eventId: text().min(1).nullish(),
+  };
+  for (const [key, type] of Object.entries(source.entity.keys)) {
+    shape[key] = type === 'int' ? z.number().int() : text().min(1);
+  }
+  for (const [name, field] of Object.entries(source.fields)) {
+    const base = fieldSchema(field.type);
+    shape[name] = field.nullable ? base.nullish() : base;
+  }
+  const schema = z.strictObject(shape);
+  schemas.set(source, schema);
+  return schema;
+}
+
+/** Strings Postgres can store: no NUL characters. */
+function text() {
+  return z.string().refine((s) => !s.includes('\u0000'), 'must not contain NUL characters');
+}
+
+function fieldSchema(type: ValueType): z.ZodType {
+  switch (type) {
+    case 'int':
+      return z.number().int();
+    case 'float':
+      return z.number();
+    case 'string':
+      return text();
+    case 'bool':
+      return z.boolean();
+  }
+}
+
+/**
+ * Validates a whole batch, then writes it to the source's managed table in one statement
+ * (multi-row `unnest`), skipping `(entity, eventId)` pairs already stored. A bad batch is rejected
+ * whole, naming the row index and field; nothing is half-written.
+ * @throws {TandemError} `INVALID_EVENT` with `path` like `events[3].amount`.
+ */
+export async function ingestEvents(
+  executor: SqlExecutor,
+  schema: string,
+  source: Source,
+  events: readonly IngestEvent[],
+  ingestedAt: number,
+): Promise<IngestResult> {
+  const ir = source.ir;
+  if (ir.table !== null) {
+    throw new TandemError(
+      'INVALID_ARGUMENT',
+      'only managed sources are ingested; user-owned tables are written by the app',
+      {
+        path: `source ${ir.name}`,
+      },
+    );
+  }
+  if (!Array.isArray(events)) {
+    throw new TandemError('INVALID_EVENT', 'events must be an array', { path: 'events' });
+  }
+  const validator = eventSchema(ir);
+  const rows = events.map((event, index) => {
+    const parsed = validator.safeParse(event);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0]!;
+      const field = issue.path.map(String).join('.');
+      throw new TandemError('INVALID_EVENT', `${issue.message} (source ${ir.name})`, {
+        path: `events[${index}]${field === '' ? '' : `.${field}`}`,
+      });
+    }
+    return parsed.data as Record<string, unknown>;
+  });
+  if (rows.length === 0) return { inserted: 0, duplicates: 0, ingestedAt };
+
+  const columns: { column: string; type: string; values: unknown[] }[] = [
+    ...Object.entries(ir.entity.keys).map(([key, type]) => ({
+      column: ir.keyColumns[key]!,
+      type: type === 'int' ? 'bigint[]' : 'text[]',
+      values: rows.map((r) => r[key]),
+    })),
+    { column: 'ts', type: 'bigint[]', values: rows.map((r) => r.ts) },
+    { column: 'event_id', type: 'text[]', values: rows.map((r) => r.eventId ?? null) },
+    { column: 'ingested_at', type: 'bigint[]', values: rows.map(() => ingestedAt) },
+    ...Object.entries(ir.fields).map(([name, field]) => ({
+      column: field.column,
+      type: `${ARRAY_TYPE[field.type]}[]`,
+      values: rows.map((r) => r[name] ?? null),
+    })),
+  ];
+  const keyList = sql.join(
+    Object.values(ir.keyColumns).map((c) => sql.identifier(c)),
+    sql`, `,
+  );
+  const unnest: SQL = sql.join(
+    columns.map((c) => sql`CAST(${arrayLiteral(c.values)} AS ${sql.raw(c.type)})`),
+    sql`, `,
+  );
+  const inserted = await executor.query<{ n: number }>(sql`
+    WITH written AS (
+      INSERT INTO ${sourceTableSql(schema, ir)} (${sql.join(
+        columns.map((c) => sql.identifier(c.column)),
+        sql`, `,
+      )})
+      SELECT * FROM unnest(${unnest})
+      ON CONFLICT (${keyList}, event_id) DO NOTHING
+      RETURNING 1
+    )
+    SELECT CAST(count(*) AS integer) AS n FROM written`);
+  const n = Number(inserted[0]?.n ?? 0);
+  return { inserted: n, duplicates: rows.length - n, ingestedAt };
+}
+
+const ARRAY_TYPE: Readonly<Record<ValueType, string>> = {
+  int: 'bigint',
+  float: 'double precision',
+  string: 'text',
+  bool: 'boolean',
+};

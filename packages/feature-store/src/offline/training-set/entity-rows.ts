@@ -1,0 +1,208 @@
+import { TandemError } from '@tandem/core';
+import { type SQL, sql } from 'drizzle-orm';
+import type { SqlExecutor } from '../../executor/executor.js';
+import { arrayLiteral } from '../../internal/array-literal.js';
+import type { TrainingPlan } from './plan.js';
+
+/**
+ * Where the labelled rows `(entity keys, ts)` of a training set come from: an array of objects,
+ * a table name (`name` or `schema.name`), or a SQL query (drizzle `sql`). Every other column is
+ * passed through to the output (labels, ids).
+ */
+export type EntityRowsInput =
+  | readonly Record<string, unknown>[]
+  | { readonly table: string }
+  | { readonly query: SQL };
+
+/** Options about the time column of entity rows. */
+export interface EntityTimeOptions {
+  /** Column holding each row's as-of time `q`; default `ts`. */
+  readonly timeColumn?: string;
+  /** `epoch_ms` (default) or `timestamp` (a Postgres timestamp, read as UTC). */
+  readonly timeUnit?: 'epoch_ms' | 'timestamp';
+}
+
+const INSERT_CHUNK = 10_000;
+const NAME = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
+
+/**
+ * Copies the entity rows into a scratch table `(__row, keys..., __q, __json)` in input order
+ * (`__row` from 1) and returns its name and the number of rows. The caller drops it.
+ */
+export async function stageEntityRows(
+  executor: SqlExecutor,
+  schema: string,
+  plan: TrainingPlan,
+  input: EntityRowsInput,
+  options: EntityTimeOptions,
+): Promise<{ table: SQL; drop: SQL; count: number }> {
+  const timeColumn = options.timeColumn ?? 'ts';
+  if (!NAME.test(timeColumn)) {
+    throw new TandemError('INVALID_IDENTIFIER', `bad time column ${JSON.stringify(timeColumn)}`, {
+      path: 'timeColumn',
+    });
+  }
+  const name = `__rows_${Date.now().toString(36)}_${Math.random().toString(36).slice(2, 10)}`;
+  const table = sql`${sql.identifier(schema)}.${sql.identifier(name)}`;
+  const keyColumns = plan.keys.map(
+    (k) => sql`${sql.identifier(k.name)} ${sql.raw(k.type === 'int' ? 'bigint' : 'text')}`,
+  );
+  await executor.query(sql`CREATE SCHEMA IF NOT EXISTS ${sql.identifier(schema)}`);
+  await executor.query(
+    sql`CREATE UNLOGGED TABLE ${table} (__row bigint PRIMARY KEY, ${sql.join(keyColumns, sql`, `)}, __q bigint, __json json)`,
+  );
+  const drop = sql`DROP TABLE IF EXISTS ${table}`;
+  try {
+    const count = Array.isArray(input)
+      ? await insertArray(
+          executor,
+          table,
+          plan,
+          input as readonly Record<string, unknown>[],
+          timeColumn,
+        )
+      : await insertQuery(
+          executor,
+          table,
+          plan,
+          input as Exclude<EntityRowsInput, readonly unknown[]>,
+          timeColumn,
+          options.timeUnit ?? 'epoch_ms',
+        );
+    await executor.query(sql`ANALYZE ${table}`);
+    return { table, drop, count };
+  } catch (error) {
+    await executor.query(drop);
+    throw error;
+  }
+}
+
+async function insertArray(
+  executor: SqlExecutor,
+  table: SQL,
+  plan: TrainingPlan,
+  rows: readonly Record<string, unknown>[],
+  timeColumn: string,
+): Promise<number> {
+  for (let start = 0; start < rows.length; start += INSERT_CHUNK) {
+    const chunk = rows.slice(start, start + INSERT_CHUNK);
+    const index: number[] = [];
+    const keys = plan.keys.map(() => [] as unknown[]);
+    const times: number[] = [];
+    const json: string[] = [];
+    chunk.forEach((row, offset) => {
+      const at = start + offset;
+      if (typeof row !== 'object' || row === null) {
+        throw new TandemError('INVALID_ARGUMENT', 'an entity row must be an object', {
+          path: `entityRows[${at}]`,
+        });
+      }
+      plan.keys.forEach((key, i) => {
+        keys[i]!.push(checkKey(row[key.name], key, `entityRows[${at}].${key.name}`));
+      });
+      times.push(checkTime(row[timeColumn], `entityRows[${at}].${timeColumn}`));
+      index.push(at + 1);
+      json.push(JSON.stringify(row));
+    });
+    const columns = [
+      sql`CAST(${arrayLiteral(index)} AS bigint[])`,
+      ...plan.keys.map(
+        (k, i) =>
+          sql`CAST(${arrayLiteral(keys[i]!)} AS ${sql.raw(k.type === 'int' ? 'bigint[]' : 'text[]')})`,
+      ),
+      sql`CAST(${arrayLiteral(times)} AS bigint[])`,
+      sql`CAST(${arrayLiteral(json)} AS json[])`,
+    ];
+    await executor.query(
+      sql`INSERT INTO ${table} SELECT * FROM unnest(${sql.join(columns, sql`, `)})`,
+    );
+  }
+  return rows.length;
+}
+
+async function insertQuery(
+  executor: SqlExecutor,
+  table: SQL,
+  plan: TrainingPlan,
+  input: { readonly table: string } | { readonly query: SQL },
+  timeColumn: string,
+  timeUnit: 'epoch_ms' | 'timestamp',
+): Promise<number> {
+  let source: SQL;
+  if ('table' in input) {
+    const parts = input.table.split('.');
+    if (parts.length > 2 || !parts.every((p) => NAME.test(p))) {
+      throw new TandemError('INVALID_IDENTIFIER', `bad table name ${JSON.stringify(input.table)}`, {
+        path: 'entityRows.table',
+      });
+    }
+    source = sql`SELECT * FROM ${sql.join(
+      parts.map((p) => sql.identifier(p)),
+      sql`.`,
+    )}`;
+  } else {
+    source = input.query;
+  }
+  const q = sql`s.${sql.identifier(timeColumn)}`;
+  const time =
+    timeUnit === 'epoch_ms'
+      ? sql`CAST(${q} AS bigint)`
+      : sql`CAST(floor(extract(epoch from ${q}) * 1000) AS bigint)`;
+  const keys = plan.keys.map(
+    (k) =>
+      sql`CAST(s.${sql.identifier(k.name)} AS ${sql.raw(k.type === 'int' ? 'bigint' : 'text')})`,
+  );
+  await executor.query(
+    sql`INSERT INTO ${table} SELECT row_number() OVER (), ${sql.join(keys, sql`, `)}, ${time}, to_json(s) FROM (${source}) s`,
+  );
+  const bad = await executor.query<{ row: string | number; column: string }>(sql`
+    SELECT __row AS row, CASE ${sql.join(
+      plan.keys.map((k) => sql`WHEN ${sql.identifier(k.name)} IS NULL THEN ${k.name}`),
+      sql` `,
+    )} ELSE ${timeColumn} END AS column
+    FROM ${table} WHERE __q IS NULL ${sql.join(
+      plan.keys.map((k) => sql`OR ${sql.identifier(k.name)} IS NULL`),
+      sql` `,
+    )}
+    ORDER BY __row LIMIT 1`);
+  if (bad[0] !== undefined) {
+    throw new TandemError('INVALID_ARGUMENT', 'entity row has a null key or time', {
+      path: `entityRows[${Number(bad[0].row) - 1}].${bad[0].column}`,
+    });
+  }
+  const [counted] = await executor.query<{ n: number }>(
+    sql`SELECT CAST(count(*) AS integer) AS n FROM ${table}`,
+  );
+  return Number(counted?.n ?? 0);
+}
+
+function checkKey(
+  value: unknown,
+  key: { name: string; type: 'string' | 'int' },
+  path: string,
+): unknown {
+  const ok =
+    key.type === 'int'
+      ? Number.isSafeInteger(value)
+      : typeof value === 'string' && value.length > 0 && !value.includes('\u0000');
+  if (!ok) {
+    throw new TandemError(
+      'INVALID_ARGUMENT',
+      `entity key must be ${key.type === 'int' ? 'a safe integer' : 'a non-empty string'}, got ${JSON.stringify(value) ?? String(value)}`,
+      { path },
+    );
+  }
+  return value;
+}
+
+function checkTime(value: unknown, path: string): number {
+  const ms = value instanceof Date ? value.getTime() : value;
+  if (!Number.isSafeInteger(ms)) {
+    throw new TandemError(
+      'INVALID_ARGUMENT',
+      `time must be integer epoch milliseconds or a Date, got ${JSON.stringify(value) ?? String(value)}`,
+      { path },
+    );
+  }
+  return ms as number;
+}
