@@ -8,8 +8,16 @@ export default defineConfig({
   resolve: { conditions: ['tandem-source'] },
   ssr: { resolve: { conditions: ['tandem-source'] } },
   test: {
-    include: ['packages/*/src/**/*.test.ts', 'packages/*/test/**/*.test.ts', 'examples/*/src/**/*.test.ts'],
-    typecheck: { enabled: true, include: ['packages/*/src/**/*.test-d.ts'], tsconfig: './tsconfig.base.json' },
+    include: [
+      'packages/*/src/**/*.test.ts',
+      'packages/*/test/**/*.test.ts',
+      'examples/*/src/**/*.test.ts',
+    ],
+    typecheck: {
+      enabled: true,
+      include: ['packages/*/src/**/*.test-d.ts'],
+      tsconfig: './tsconfig.base.json',
+    },
     testTimeout: 60_000,
     hookTimeout: 120_000,
     pool: 'forks',
