@@ -1,0 +1,189 @@
+/**
+ * A small synthetic data set with a fixed seed: a few users, a few hundred card transactions over
+ * 40 days (with duplicate deliveries, late arrivals and ties on the event time), profile rows and
+ * the (user, q) pairs the demo queries.
+ */
+
+/** 2025-01-01T00:00:00Z. */
+export const START = Date.UTC(2025, 0, 1);
+const MINUTE = 60_000;
+const HOUR = 60 * MINUTE;
+const DAY = 24 * HOUR;
+
+/** One row of the managed `transactions` table. */
+export interface TransactionRow {
+  readonly user_id: string;
+  readonly amount: number;
+  readonly merchant: string | null;
+  readonly is_refund: boolean;
+  /** Event time, epoch ms. */
+  readonly ts: number;
+  readonly event_id: string;
+  /** When the row reached the store, epoch ms. */
+  readonly ingested_at: number;
+  /** Ingestion order. */
+  readonly seq: number;
+}
+
+/** One row of the user's own `user_profiles` table. */
+export interface ProfileRow {
+  readonly id: string;
+  readonly country: string | null;
+  readonly plan: string | null;
+  /** Epoch ms; stored as `timestamptz`. */
+  readonly updated_at: number;
+}
+
+/** A point-in-time question: the features of `user_id` as of `q`, for a payment of `amount`. */
+export interface QueryPair {
+  readonly user_id: string;
+  readonly q: number;
+  readonly amount: number;
+}
+
+/** The generated data set. */
+export interface DemoData {
+  readonly transactions: readonly TransactionRow[];
+  readonly profiles: readonly ProfileRow[];
+  readonly pairs: readonly QueryPair[];
+  readonly stats: {
+    readonly events: number;
+    readonly duplicates: number;
+    readonly late: number;
+    readonly ties: number;
+  };
+}
+
+/** mulberry32: a tiny deterministic PRNG, uniform in [0, 1). */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const MERCHANTS = [
+  'amazon',
+  'bakery_42',
+  'cinema_city',
+  'coffee_lab',
+  'fuel_stop',
+  'gym_pass',
+  'hardware_hub',
+  'metro',
+  'pharmacy',
+  'supermart',
+  'taxi_now',
+  'wine_cellar',
+];
+
+/** Users, how many transactions each makes, and the days they are active. */
+const USERS = [
+  { id: 'u1', events: 120, from: 0, to: 40 },
+  { id: 'u2', events: 90, from: 0, to: 40 },
+  { id: 'u3', events: 50, from: 0, to: 20 },
+  { id: 'u4', events: 30, from: 0, to: 12 },
+] as const;
+
+/** Generates the data set; the same seed always gives the same data. */
+export function generateData(seed = 42): DemoData {
+  const random = prng(seed);
+  const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)]!;
+  const cents = (x: number) => Math.round(x * 100) / 100;
+
+  type Draft = Omit<TransactionRow, 'seq'>;
+  const drafts: Draft[] = [];
+  let nextId = 1;
+  const newId = () => `tx-${String(nextId++).padStart(4, '0')}`;
+  let late = 0;
+  let ties = 0;
+  let duplicates = 0;
+
+  for (const u of USERS) {
+    const favourites = [pick(MERCHANTS), pick(MERCHANTS), pick(MERCHANTS)];
+    for (let i = 0; i < u.events; i++) {
+      const ts = START + u.from * DAY + Math.floor(random() * (u.to - u.from) * DAY);
+      const isRefund = random() < 0.05;
+      // Log-normal-ish amounts in cents: mostly small, a few large.
+      const amount = cents(Math.exp(2.5 + 1.1 * (random() + random() + random() - 1.5)));
+      const merchant = random() < 0.03 ? null : random() < 0.7 ? pick(favourites) : pick(MERCHANTS);
+      let ingestedAt = ts + Math.floor(random() * 5 * MINUTE);
+      if (random() < 0.05) {
+        ingestedAt = ts + DAY + Math.floor(random() * 2 * DAY); // arrives one to three days late
+        late++;
+      }
+      const event: Draft = {
+        user_id: u.id,
+        amount,
+        merchant,
+        is_refund: isRefund,
+        ts,
+        event_id: newId(),
+        ingested_at: ingestedAt,
+      };
+      drafts.push(event);
+      if (random() < 0.04) {
+        // The producer retried: the same event delivered again, a little later.
+        drafts.push({ ...event, ingested_at: ingestedAt + 1 + Math.floor(random() * HOUR) });
+        duplicates++;
+      }
+      if (random() < 0.02) {
+        // Another event at the very same millisecond: ties break on event id.
+        drafts.push({
+          ...event,
+          event_id: newId(),
+          merchant: pick(MERCHANTS),
+          amount: cents(amount / 2),
+        });
+        ties++;
+      }
+    }
+  }
+
+  // Planted for the first query (u1 as of day 38 12:34:56.789): an event three hours before q that
+  // reaches the store two hours after q, so it must not count as of q.
+  const q1 = START + 38 * DAY + 12 * HOUR + 34 * MINUTE + 56_789;
+  drafts.push({
+    user_id: 'u1',
+    amount: 999.99,
+    merchant: 'wine_cellar',
+    is_refund: false,
+    ts: q1 - 3 * HOUR,
+    event_id: newId(),
+    ingested_at: q1 + 2 * HOUR,
+  });
+  late++;
+
+  // Ingestion order defines seq, as the ingestion API would stamp it.
+  const transactions = drafts
+    .map((d, i) => ({ d, i }))
+    .sort((a, b) => a.d.ingested_at - b.d.ingested_at || a.i - b.i)
+    .map(({ d }, i) => ({ ...d, seq: i + 1 }));
+
+  const profiles: ProfileRow[] = [
+    { id: 'u1', country: 'DE', plan: 'basic', updated_at: START },
+    { id: 'u1', country: 'FR', plan: 'pro', updated_at: START + 25 * DAY + 9 * HOUR },
+    { id: 'u1', country: 'ES', plan: 'pro', updated_at: START + 39 * DAY }, // after q: invisible
+    { id: 'u2', country: 'US', plan: null, updated_at: START + 15 * DAY }, // plan null: the default
+    { id: 'u3', country: 'NL', plan: 'pro', updated_at: START + 2 * DAY }, // older than the ttl
+    { id: 'u4', country: 'PL', plan: 'basic', updated_at: START + DAY + 30 * MINUTE },
+  ];
+
+  const pairs: QueryPair[] = [
+    { user_id: 'u1', q: q1, amount: 250 },
+    { user_id: 'u2', q: START + 40 * DAY, amount: 12.5 }, // q on a hop boundary
+    { user_id: 'u3', q: START + 36 * DAY + 8 * HOUR, amount: 80 }, // inactive since day 20
+    { user_id: 'u5', q: START + 39 * DAY, amount: 60 }, // a user with no data at all
+  ];
+
+  return {
+    transactions,
+    profiles,
+    pairs,
+    stats: { events: transactions.length, duplicates, late, ties },
+  };
+}
