@@ -39,8 +39,10 @@ export function aggregationSql(input: AggregationSqlInput): SQL {
   const present = sql`${filter} AND ${v} IS NOT NULL`;
   const collate = input.valueType === 'string' ? sql` COLLATE "C"` : sql``;
   const row = sql`json_build_array(${input.ts}, ${input.eventId}, ${input.seq}, ${v})`;
-  const newestFirst = sql`${input.ts} DESC, ${input.eventId} COLLATE "C" DESC NULLS LAST, ${input.seq} DESC NULLS LAST, ${v}${collate} DESC`;
-  const oldestFirst = sql`${input.ts} ASC, ${input.eventId} COLLATE "C" ASC NULLS FIRST, ${input.seq} ASC NULLS FIRST, ${v}${collate} ASC`;
+  // Null values (kept only by `latest`) sort first, as in `compareEventOrder`: Postgres' default
+  // would put them first in DESC order, making a tied null the latest.
+  const newestFirst = sql`${input.ts} DESC, ${input.eventId} COLLATE "C" DESC NULLS LAST, ${input.seq} DESC NULLS LAST, ${v}${collate} DESC NULLS LAST`;
+  const oldestFirst = sql`${input.ts} ASC, ${input.eventId} COLLATE "C" ASC NULLS FIRST, ${input.seq} ASC NULLS FIRST, ${v}${collate} ASC NULLS FIRST`;
   switch (spec.fn) {
     case 'count':
       return sql`to_json(count(${v}) FILTER (WHERE ${filter}))`;

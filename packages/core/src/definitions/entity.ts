@@ -21,7 +21,7 @@ export interface Entity<
   /** Free text; not part of the fingerprint. */
   readonly description: string | undefined;
   /** Type marker: the key object of one entity, e.g. `{ user_id: string }`. */
-  readonly $inferKey: { [K in keyof TKeys]: KeyValue<TKeys[K]> };
+  readonly $inferKey: { -readonly [K in keyof TKeys]: KeyValue<TKeys[K]> };
 }
 
 /** Any entity. */

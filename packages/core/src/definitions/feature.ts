@@ -4,6 +4,7 @@ import { TandemError } from '../errors/errors.js';
 import { describeExpr, Expr } from '../expr/builder.js';
 import type { ExprNode } from '../expr/ir.js';
 import { isNumericType, type ScalarValue, type TsValue, type ValueType } from '../expr/types.js';
+import { canonicalCode } from '../fingerprint/code.js';
 import { assertIdentifier } from '../internal/identifier.js';
 import { type DurationInput, toMillis } from '../time/duration.js';
 import { LIFETIME, slidingWindow, type WindowSpec } from '../time/window.js';
@@ -48,15 +49,20 @@ export type FeatureIR =
 
 /**
  * A named feature. `$inferValue` is the TypeScript type of its value; `$inferRequest` the request
- * data it needs (request-time features only).
+ * data it needs (request-time features only); `TEntity` the entity whose keys it needs.
  */
-export interface Feature<TName extends string = string, TValue = unknown, TRequest = unknown> {
+export interface Feature<
+  TName extends string = string,
+  TValue = unknown,
+  TRequest = unknown,
+  TEntity extends AnyEntity | null = AnyEntity | null,
+> {
   /** Unique name within a feature service. */
   readonly name: TName;
   /** The serializable definition. */
   readonly ir: FeatureIR;
   /** The entity whose features these are; null for request features that use none. */
-  readonly entity: AnyEntity | null;
+  readonly entity: TEntity;
   /** Type of the value (of each element, for lists). */
   readonly valueType: ValueType;
   /** True for `lastK` / `firstK`, whose value is a list. */
@@ -77,7 +83,7 @@ export interface Feature<TName extends string = string, TValue = unknown, TReque
 
 /** Any feature. */
 // biome-ignore lint/suspicious/noExplicitAny: variance escape hatch for heterogeneous feature lists
-export type AnyFeature = Feature<string, any, any>;
+export type AnyFeature = Feature<string, any, any, any>;
 
 /** A feature whose value can be used in expressions (scalar, not a list). */
 export type ScalarFeature<T extends ValueType = ValueType> = Feature<
@@ -149,7 +155,7 @@ export class AggregationBuilder<TSource extends Source, TValue> {
   }
 
   /** Names the feature, validating the whole definition. */
-  as<const TName extends string>(name: TName): Feature<TName, TValue, unknown> {
+  as<const TName extends string>(name: TName): Feature<TName, TValue, unknown, TSource['entity']> {
     assertIdentifier(name, 'feature');
     const path = `feature ${name}`;
     const state = this.#state;
@@ -201,17 +207,28 @@ export interface EventAggregations<TSource extends Source, F extends Record<stri
   /** Sample standard deviation (n - 1). Fewer than 2 values: null. */
   stddev(value: ValueArg<TSource, F, 'int' | 'float'>): AggregationBuilder<TSource, number | null>;
   /** The value of the last event (greatest `(ts, eventId)`), ignoring nulls. Empty window: null. */
+  last<K extends keyof F & string>(
+    field: K,
+  ): AggregationBuilder<TSource, TsValue<FieldType<F[K]>> | null>;
   last<T extends ValueType>(
-    value: ValueArg<TSource, F, T>,
+    value: (fields: TSource['fields']) => Expr<T>,
   ): AggregationBuilder<TSource, TsValue<T> | null>;
   /** The values of the last `k` events, newest first. */
+  lastK<K extends keyof F & string>(
+    field: K,
+    k: number,
+  ): AggregationBuilder<TSource, TsValue<FieldType<F[K]>>[]>;
   lastK<T extends ValueType>(
-    value: ValueArg<TSource, F, T>,
+    value: (fields: TSource['fields']) => Expr<T>,
     k: number,
   ): AggregationBuilder<TSource, TsValue<T>[]>;
   /** The values of the first `k` events, oldest first. */
+  firstK<K extends keyof F & string>(
+    field: K,
+    k: number,
+  ): AggregationBuilder<TSource, TsValue<FieldType<F[K]>>[]>;
   firstK<T extends ValueType>(
-    value: ValueArg<TSource, F, T>,
+    value: (fields: TSource['fields']) => Expr<T>,
     k: number,
   ): AggregationBuilder<TSource, TsValue<T>[]>;
   /** Approximate number of distinct values (HyperLogLog, 2^12 registers). Empty window: 0. */
@@ -276,9 +293,11 @@ export function eventAggregations<TSource extends Source, F extends Record<strin
     max: (value) => start({ fn: 'max' }, value, numeric, scalar),
     variance: (value) => start({ fn: 'variance' }, value, numeric, float),
     stddev: (value) => start({ fn: 'stddev' }, value, numeric, float),
-    last: (value) => start({ fn: 'last' }, value, 'any', scalar),
-    lastK: (value, k) => start({ fn: 'last_k', k: checkK(k, source) }, value, 'any', list),
-    firstK: (value, k) => start({ fn: 'first_k', k: checkK(k, source) }, value, 'any', list),
+    last: (value: unknown) => start({ fn: 'last' }, value, 'any', scalar),
+    lastK: (value: unknown, k: number) =>
+      start({ fn: 'last_k', k: checkK(k, source) }, value, 'any', list),
+    firstK: (value: unknown, k: number) =>
+      start({ fn: 'first_k', k: checkK(k, source) }, value, 'any', list),
     countDistinct: (value) =>
       start(
         { fn: 'count_distinct', precision: HLL_PRECISION },
@@ -367,7 +386,7 @@ export function derived<
   inputs: TInputs,
   expression: (features: { [K in keyof TInputs]: Expr<ValueTypeOf<TInputs[K]>> }) => Expr<T>,
   options: { description?: string } = {},
-): Feature<TName, TsValue<T> | null, unknown> {
+): Feature<TName, TsValue<T> | null, unknown, TInputs[keyof TInputs]['entity']> {
   assertIdentifier(name, 'derived');
   const path = `feature ${name}`;
   const features = Object.values(inputs);
@@ -433,11 +452,17 @@ export interface RequestFeatureDefinition<
 export function requestFeature<
   const TName extends string,
   TSchema extends z.ZodType,
-  const TUses extends Record<string, AnyFeature>,
-  T extends ValueType,
+  // biome-ignore lint/complexity/noBannedTypes: no `uses`, no features (and no entity)
+  const TUses extends Record<string, AnyFeature> = {},
+  T extends ValueType = ValueType,
 >(
   definition: RequestFeatureDefinition<TName, TSchema, TUses, T>,
-): Feature<TName, TsValue<T> | null, z.input<TSchema>> {
+): Feature<
+  TName,
+  TsValue<T> | null,
+  z.input<TSchema>,
+  [keyof TUses] extends [never] ? null : TUses[keyof TUses]['entity']
+> {
   assertIdentifier(definition.name, 'requestFeature');
   const path = `feature ${definition.name}`;
   if (typeof definition.compute !== 'function') {
@@ -448,7 +473,8 @@ export function requestFeature<
   }
   const features = Object.values(definition.uses ?? {});
   const entity = features.length === 0 ? null : sharedEntity(features, path);
-  const code = definition.compute.toString();
+  // Canonical tokens, not the raw text: tsc, esbuild (tsx) and vite print the same code differently.
+  const code = canonicalCode(definition.compute.toString());
   const aliases = Object.keys(definition.uses ?? {});
   const compute = (input: never, values: never) =>
     definition.compute(

@@ -64,9 +64,12 @@ type InferRequestOf<TFeatures extends readonly AnyFeature[]> = UnionToIntersecti
   KeysOf<TFeatures[number]> | RequestOf<TFeatures[number]>
 >;
 
-type RequestOf<F extends AnyFeature> = unknown extends F['$inferRequest']
-  ? never
-  : F['$inferRequest'];
+// Distributive over a union of features: each request feature contributes its own input.
+type RequestOf<F extends AnyFeature> = F extends AnyFeature
+  ? unknown extends F['$inferRequest']
+    ? never
+    : F['$inferRequest']
+  : never;
 
 /** A row of feature values of a service: `{ [feature name]: value }`. */
 export type InferFeatureRow<S extends FeatureService> = S['$inferRow'];

@@ -215,10 +215,10 @@ export function resolveSource<
   }
   for (const name of fieldNames) {
     assertIdentifier(name, `${path}.fields`);
-    if (name.startsWith('__') || name in definition.entity.keys) {
+    if (name.startsWith('__') || name === 'ts' || name in definition.entity.keys) {
       throw new TandemError(
         'DUPLICATE_NAME',
-        `field ${name} clashes with an entity key or a reserved __ name`,
+        `field ${name} clashes with an entity key or a reserved name (ts, __*)`,
         { path: `${path}.fields.${name}` },
       );
     }

@@ -14,7 +14,10 @@ export type TandemErrorCode =
   | 'INVALID_ARGUMENT'
   | 'INVALID_DEFINITION'
   | 'VALUE_OUT_OF_RANGE'
-  | 'INVALID_EVENT';
+  | 'INVALID_EVENT'
+  | 'UNKNOWN_TABLE'
+  | 'MATERIALIZED_FEATURE_CHANGED'
+  | 'FINGERPRINT_MISMATCH';
 
 /** Options of a {@link TandemError}. */
 export interface TandemErrorOptions {
