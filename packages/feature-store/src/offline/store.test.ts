@@ -1,0 +1,60 @@
+import { entity, eventSource, featureService } from '@tandem/core';
+import { openSqlEngines, type TestDatabase } from '@tandem/testing';
+import { sql } from 'drizzle-orm';
+import { afterAll, describe, expect, it } from 'vitest';
+import { pgliteOrPostgresExecutor } from '../../test/executor-of.js';
+import { loadTrainingStatistics } from '../statistics/store.js';
+import { createOfflineStore } from './store.js';
+
+const user = entity({ name: 'user', keys: { user_id: 'string' } });
+const payments = eventSource({ name: 'payments', entity: user, fields: { amount: 'float' } });
+const count1h = payments.count().window('1h').as('payments_1h');
+const max1h = payments.max('amount').window('1h').as('max_amount_1h');
+const service = featureService('payments_v1', [count1h, max1h]);
+
+const engines: TestDatabase[] = await openSqlEngines('fs_store');
+afterAll(async () => {
+  for (const engine of engines) await engine.close();
+});
+
+describe.each(engines.map((e) => [e.engine, e] as const))(
+  'writeTrainingSet on %s',
+  (_name, database) => {
+    it('writes the rows into a table and stores their statistics', async () => {
+      const executor = pgliteOrPostgresExecutor(database);
+      try {
+        const store = createOfflineStore({ executor, schema: database.schema, clock: () => 0 });
+        await store.apply([payments]);
+        await store.ingest(payments, [
+          { user_id: 'a', ts: 1_000, eventId: '1', amount: 5 },
+          { user_id: 'a', ts: 2_000, eventId: '2', amount: 7 },
+          { user_id: 'b', ts: 1_500, eventId: '3', amount: 1 },
+        ]);
+        const result = await store.writeTrainingSet({
+          features: service,
+          entityRows: [
+            { user_id: 'a', ts: 2_000, label: 1 },
+            { user_id: 'a', ts: 2_001, label: 0 },
+            { user_id: 'b', ts: 1_500, label: 0 },
+          ],
+          into: { table: 'payments_train' },
+          statistics: { name: 'payments_v1_train' },
+        });
+        expect(result.rows).toBe(3);
+        const rows = await executor.query<{ n: number; mx: number | null }>(sql`
+        SELECT CAST(payments_1h AS integer) AS n, max_amount_1h AS mx
+        FROM ${sql.identifier(database.schema)}.payments_train ORDER BY row_number`);
+        expect(rows).toEqual([
+          { n: 1, mx: 5 },
+          { n: 2, mx: 7 },
+          { n: 0, mx: null },
+        ]);
+        const stored = await loadTrainingStatistics(executor, database.schema, 'payments_v1_train');
+        expect(stored?.statistics.rows).toBe(3);
+        expect(stored?.statistics).toEqual(result.statistics);
+      } finally {
+        await executor.close();
+      }
+    });
+  },
+);
