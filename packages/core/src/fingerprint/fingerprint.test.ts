@@ -380,6 +380,16 @@ describe('canonicalCode (request feature code)', () => {
       '(i, f) => {\n\t\tconst x = [\n\t\t\t1,\n\t\t\t2,\n\t\t\t3\n\t\t];\n\t\tlet y = 0;\n\t\tfor (const v of x) {\n\t\t\ty += v;\n\t\t};\n\t\treturn y + i.a + (f.n ?? 0);\n\t}',
       '(i, f) => { const x = [1, 2, 3,]; let y = 0; for (const v of x) {\n        y += v;\n    } return y + i.a + (f.n ?? 0); }',
     ],
+    counter: [
+      'x=>{for(let i=0;i<3;i++){x+=i}return x}',
+      '(x) => {\n\t\tfor (let i = 0; i < 3; i++) {\n\t\t\tx += i;\n\t\t}\n\t\treturn x;\n\t}',
+      '(x) => { for (let i = 0; i < 3; i++) {\n    x += i;\n} return x; }',
+    ],
+    parens: [
+      'x=>({a:x,b:[x,x]})',
+      '(x) => ({ a: x, b: [x, x] })',
+      '(x,) => (({ a: x, b: [x, x,], }))',
+    ],
   };
 
   it('is the same for every printing of one function', () => {
@@ -406,6 +416,9 @@ describe('canonicalCode (request feature code)', () => {
       ['(x) => (x, 1)', '(x) => x + 1'],
       ['x => 0.1', 'x => 0.10000000000000002'],
       ['x => 10n', 'x => 10'],
+      // Semicolons of a `for` header and parentheses around a comma sequence carry meaning.
+      ['x => { for (x;;) {} }', 'x => { for (;x;) {} }'],
+      ['x => f(y => (y, 1), 2)', 'x => f(y => y, 1, 2)'],
     ];
     for (const [a, b] of pairs) expect(canonicalCode(a), `${a} vs ${b}`).not.toBe(canonicalCode(b));
   });
