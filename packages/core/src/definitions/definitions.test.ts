@@ -23,9 +23,12 @@ import {
   eventSource,
   featureService,
   isTandemError,
+  lit,
   ref,
   requestFeature,
+  TandemError,
   type TandemErrorCode,
+  when,
 } from '../index.js';
 
 /** Runs `build` and returns the TandemError's code and path (fails when nothing is thrown). */
@@ -670,5 +673,32 @@ describe('drizzle-table sources', () => {
         }),
       ),
     ).toEqual({ code: 'TYPE_MISMATCH', path: 'source payments.timestamp' });
+  });
+});
+
+describe('constant subexpressions', () => {
+  const account = entity({ name: 'account', keys: { account_id: 'string' } });
+  const events = eventSource({ name: 'events', entity: account, fields: { amount: 'float' } });
+
+  it('rejects a constant that overflows when the feature is defined (Postgres would fail every query)', () => {
+    const build = () =>
+      events
+        .sum((f) => when(f.amount.gt(0), lit(1e300).mul(1e300)).otherwise(f.amount))
+        .as('overflowing');
+    expect(build).toThrow(TandemError);
+    try {
+      build();
+    } catch (error) {
+      expect(isTandemError(error, 'VALUE_OUT_OF_RANGE')).toBe(true);
+      expect((error as TandemError).path).toBe('feature overflowing');
+    }
+    const count = events.count().window('1h').as('n_1h');
+    expect(() => derived('bad_ratio', { n: count }, (f) => f.n.add(lit(1e200).exp()))).toThrow(
+      /overflow/,
+    );
+  });
+
+  it('accepts constants that stay in range', () => {
+    expect(events.sum((f) => f.amount.mul(lit(2).mul(3))).as('scaled').ir.kind).toBe('aggregation');
   });
 });

@@ -2,6 +2,7 @@ import type { z } from 'zod';
 import { type AggregationSpec, HLL_PRECISION } from '../aggregations/spec.js';
 import { TandemError } from '../errors/errors.js';
 import { describeExpr, Expr } from '../expr/builder.js';
+import { assertConstantsInRange } from '../expr/constants.js';
 import type { ExprNode } from '../expr/ir.js';
 import { isNumericType, type ScalarValue, type TsValue, type ValueType } from '../expr/types.js';
 import { canonicalCode } from '../fingerprint/code.js';
@@ -160,6 +161,9 @@ export class AggregationBuilder<TSource extends Source, TValue> {
     const path = `feature ${name}`;
     const state = this.#state;
     const window = resolveWindow(state.window, path);
+    for (const expr of [state.value, state.where]) {
+      if (expr !== null) withPath(path, () => assertConstantsInRange(expr.node));
+    }
     if (state.default !== null && !matchesType(state.default, state.valueType)) {
       throw new TandemError(
         'TYPE_MISMATCH',
@@ -193,7 +197,7 @@ export interface EventAggregations<TSource extends Source, F extends Record<stri
   /** Number of events (or of non-null values of `value`). Empty window: 0. */
   count(value?: ValueArg<TSource, F, ValueType>): AggregationBuilder<TSource, number>;
   /** Sum. Empty window: 0. */
-  sum<T extends NumericOf<F>>(value: ValueArg<TSource, F, T>): AggregationBuilder<TSource, number>;
+  sum(value: ValueArg<TSource, F, 'int' | 'float'>): AggregationBuilder<TSource, number>;
   /** Arithmetic mean. Empty window: null. */
   mean(value: ValueArg<TSource, F, 'int' | 'float'>): AggregationBuilder<TSource, number | null>;
   /** Minimum. Empty window: null. */
@@ -245,10 +249,6 @@ export type ValueArg<
 > =
   | { [K in keyof F]: FieldType<F[K]> extends T ? K : never }[keyof F]
   | ((fields: TSource['fields']) => Expr<T>);
-
-type NumericOf<F extends Record<string, FieldSpec>> = {
-  [K in keyof F]: FieldType<F[K]> extends 'int' | 'float' ? FieldType<F[K]> : never;
-}[keyof F];
 
 /** Builds the aggregation methods of a source. */
 export function eventAggregations<TSource extends Source, F extends Record<string, FieldSpec>>(
@@ -410,6 +410,7 @@ export function derived<
       { path },
     );
   }
+  withPath(path, () => assertConstantsInRange(expr.node));
   return makeFeature({
     name,
     ir: { kind: 'derived', name, expr: expr.node, inputs: features.map((f) => f.ir) },

@@ -45,6 +45,8 @@ const count7d = tx.count().window('7d').as('count_7d');
 const countMerchant = tx.count('merchant').as('count_merchant');
 const sum7d = tx.sum('amount').window('7d').as('sum_7d');
 const sumN = tx.sum('n').as('sum_n');
+// An expression over an int field mixed with a literal (int | float) is a valid sum value.
+const sumScaled = tx.sum((f) => f.n.mul(2).add(f.amount)).as('sum_scaled');
 const mean = tx.mean('amount').as('mean');
 const meanDefault = tx.mean('amount').default(0).as('mean_default');
 const minN = tx.min('n').as('min_n');
@@ -87,6 +89,7 @@ const service = featureService('svc', [
   countMerchant,
   sum7d,
   sumN,
+  sumScaled,
   mean,
   meanDefault,
   minN,
@@ -118,6 +121,7 @@ describe('InferFeatureRow', () => {
     expectTypeOf<Row['count_merchant']>().toEqualTypeOf<number>();
     expectTypeOf<Row['sum_7d']>().toEqualTypeOf<number>();
     expectTypeOf<Row['sum_n']>().toEqualTypeOf<number>();
+    expectTypeOf<Row['sum_scaled']>().toEqualTypeOf<number>();
     expectTypeOf<Row['mean']>().toEqualTypeOf<number | null>();
     expectTypeOf<Row['min_n']>().toEqualTypeOf<number | null>();
     expectTypeOf<Row['max_amount']>().toEqualTypeOf<number | null>();
@@ -156,6 +160,7 @@ describe('InferFeatureRow', () => {
       | 'count_merchant'
       | 'sum_7d'
       | 'sum_n'
+      | 'sum_scaled'
       | 'mean'
       | 'mean_default'
       | 'min_n'

@@ -158,8 +158,12 @@ function compileCall(node: CallNode): CompiledExpr {
         const x = a(scope);
         if (x === null || typeof x === 'string') return x;
         if (typeof x === 'boolean') return x ? 'true' : 'false';
-        if (x >= 2 ** 63 || x < -(2 ** 63)) throw outOfRange('bigint out of range', where);
-        return String(x);
+        // Postgres renders CAST(CAST(x AS bigint) AS text): round half to even, then the exact
+        // decimal digits. String(x) would print the shortest round-trip form instead, which is
+        // not exact above 2^53 (String(2 ** 60) is '1152921504606847000').
+        const n = roundHalfEven(x as number);
+        if (n >= 2 ** 63 || n < -(2 ** 63)) throw outOfRange('bigint out of range', where);
+        return BigInt(n).toString();
       };
   }
 }
@@ -223,6 +227,15 @@ export function compareCodePoints(x: string, y: string): number {
     }
   }
   return x.length - y.length;
+}
+
+/** `rint` in the default rounding mode, as Postgres rounds a double to bigint. */
+function roundHalfEven(x: number): number {
+  const floor = Math.floor(x);
+  const diff = x - floor;
+  if (diff < 0.5) return floor;
+  if (diff > 0.5) return floor + 1;
+  return floor % 2 === 0 ? floor : floor + 1;
 }
 
 function checkOverflow(result: number, where: string): number {
