@@ -1,7 +1,8 @@
 /**
  * A small synthetic data set with a fixed seed: a few users, a few hundred card transactions over
- * 40 days (with duplicate deliveries, late arrivals and ties on the event time), profile rows and
- * the (user, q) pairs the demo queries.
+ * 40 days as they reach the store in batches (with redelivered duplicates, late arrivals and ties
+ * on the event time), profile rows, the (user, q) pairs the demo compares, and 1,000 entity rows
+ * for a larger training set.
  */
 
 /** 2025-01-01T00:00:00Z. */
@@ -10,19 +11,21 @@ const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
 const DAY = 24 * HOUR;
 
-/** One row of the managed `transactions` table. */
-export interface TransactionRow {
+/** One transaction, as the producer sends it to `store.ingest` (a type alias: a plain record). */
+export type TransactionEvent = {
   readonly user_id: string;
   readonly amount: number;
   readonly merchant: string | null;
   readonly is_refund: boolean;
   /** Event time, epoch ms. */
   readonly ts: number;
-  readonly event_id: string;
-  /** When the row reached the store, epoch ms. */
-  readonly ingested_at: number;
-  /** Ingestion order. */
-  readonly seq: number;
+  readonly eventId: string;
+};
+
+/** Events that reach the store together, at `arrivedAt` (epoch ms). */
+export interface Batch {
+  readonly arrivedAt: number;
+  readonly events: readonly TransactionEvent[];
 }
 
 /** One row of the user's own `user_profiles` table. */
@@ -34,21 +37,25 @@ export interface ProfileRow {
   readonly updated_at: number;
 }
 
-/** A point-in-time question: the features of `user_id` as of `q`, for a payment of `amount`. */
-export interface QueryPair {
+/** An entity row: the features of `user_id` as of `q`, for a payment of `amount` (a plain record). */
+export type QueryPair = {
   readonly user_id: string;
   readonly q: number;
   readonly amount: number;
-}
+};
 
 /** The generated data set. */
 export interface DemoData {
-  readonly transactions: readonly TransactionRow[];
+  /** The transactions in arrival order. */
+  readonly batches: readonly Batch[];
   readonly profiles: readonly ProfileRow[];
+  /** The pairs compared between SQL and TypeScript. */
   readonly pairs: readonly QueryPair[];
+  /** 1,000 entity rows for the streaming training set. */
+  readonly trainingRows: readonly QueryPair[];
   readonly stats: {
-    readonly events: number;
-    readonly duplicates: number;
+    readonly deliveries: number;
+    readonly redelivered: number;
     readonly late: number;
     readonly ties: number;
   };
@@ -95,13 +102,12 @@ export function generateData(seed = 42): DemoData {
   const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)]!;
   const cents = (x: number) => Math.round(x * 100) / 100;
 
-  type Draft = Omit<TransactionRow, 'seq'>;
-  const drafts: Draft[] = [];
+  const deliveries: { arrivedAt: number; event: TransactionEvent }[] = [];
   let nextId = 1;
   const newId = () => `tx-${String(nextId++).padStart(4, '0')}`;
   let late = 0;
   let ties = 0;
-  let duplicates = 0;
+  let redelivered = 0;
 
   for (const u of USERS) {
     const favourites = [pick(MERCHANTS), pick(MERCHANTS), pick(MERCHANTS)];
@@ -111,33 +117,35 @@ export function generateData(seed = 42): DemoData {
       // Log-normal-ish amounts in cents: mostly small, a few large.
       const amount = cents(Math.exp(2.5 + 1.1 * (random() + random() + random() - 1.5)));
       const merchant = random() < 0.03 ? null : random() < 0.7 ? pick(favourites) : pick(MERCHANTS);
-      let ingestedAt = ts + Math.floor(random() * 5 * MINUTE);
+      let arrivedAt = ts + Math.floor(random() * 5 * MINUTE);
       if (random() < 0.05) {
-        ingestedAt = ts + DAY + Math.floor(random() * 2 * DAY); // arrives one to three days late
+        arrivedAt = ts + DAY + Math.floor(random() * 2 * DAY); // arrives one to three days late
         late++;
       }
-      const event: Draft = {
+      const event: TransactionEvent = {
         user_id: u.id,
         amount,
         merchant,
         is_refund: isRefund,
         ts,
-        event_id: newId(),
-        ingested_at: ingestedAt,
+        eventId: newId(),
       };
-      drafts.push(event);
+      deliveries.push({ arrivedAt, event });
       if (random() < 0.04) {
         // The producer retried: the same event delivered again, a little later.
-        drafts.push({ ...event, ingested_at: ingestedAt + 1 + Math.floor(random() * HOUR) });
-        duplicates++;
+        deliveries.push({ arrivedAt: arrivedAt + 1 + Math.floor(random() * HOUR), event });
+        redelivered++;
       }
       if (random() < 0.02) {
-        // Another event at the very same millisecond: ties break on event id.
-        drafts.push({
-          ...event,
-          event_id: newId(),
-          merchant: pick(MERCHANTS),
-          amount: cents(amount / 2),
+        // Another event at the very same millisecond, in the same batch: ties break on event id.
+        deliveries.push({
+          arrivedAt,
+          event: {
+            ...event,
+            eventId: newId(),
+            merchant: pick(MERCHANTS),
+            amount: cents(amount / 2),
+          },
         });
         ties++;
       }
@@ -147,22 +155,26 @@ export function generateData(seed = 42): DemoData {
   // Planted for the first query (u1 as of day 38 12:34:56.789): an event three hours before q that
   // reaches the store two hours after q, so it must not count as of q.
   const q1 = START + 38 * DAY + 12 * HOUR + 34 * MINUTE + 56_789;
-  drafts.push({
-    user_id: 'u1',
-    amount: 999.99,
-    merchant: 'wine_cellar',
-    is_refund: false,
-    ts: q1 - 3 * HOUR,
-    event_id: newId(),
-    ingested_at: q1 + 2 * HOUR,
+  deliveries.push({
+    arrivedAt: q1 + 2 * HOUR,
+    event: {
+      user_id: 'u1',
+      amount: 999.99,
+      merchant: 'wine_cellar',
+      is_refund: false,
+      ts: q1 - 3 * HOUR,
+      eventId: newId(),
+    },
   });
   late++;
 
-  // Ingestion order defines seq, as the ingestion API would stamp it.
-  const transactions = drafts
-    .map((d, i) => ({ d, i }))
-    .sort((a, b) => a.d.ingested_at - b.d.ingested_at || a.i - b.i)
-    .map(({ d }, i) => ({ ...d, seq: i + 1 }));
+  // One batch per arrival time, in arrival order.
+  const batches = new Map<number, TransactionEvent[]>();
+  for (const d of deliveries.sort((a, b) => a.arrivedAt - b.arrivedAt)) {
+    const batch = batches.get(d.arrivedAt) ?? [];
+    batch.push(d.event);
+    batches.set(d.arrivedAt, batch);
+  }
 
   const profiles: ProfileRow[] = [
     { id: 'u1', country: 'DE', plan: 'basic', updated_at: START },
@@ -180,10 +192,17 @@ export function generateData(seed = 42): DemoData {
     { user_id: 'u5', q: START + 39 * DAY, amount: 60 }, // a user with no data at all
   ];
 
+  const trainingRows = Array.from({ length: 1000 }, () => ({
+    user_id: pick(['u1', 'u2', 'u3', 'u4', 'u5']),
+    q: START + Math.floor(random() * 41 * DAY),
+    amount: cents(random() * 200),
+  }));
+
   return {
-    transactions,
+    batches: [...batches].map(([arrivedAt, events]) => ({ arrivedAt, events })),
     profiles,
     pairs,
-    stats: { events: transactions.length, duplicates, late, ties },
+    trainingRows,
+    stats: { deliveries: deliveries.length, redelivered, late, ties },
   };
 }

@@ -1,34 +1,33 @@
 /**
  * The quickstart demo: the features of `features.ts`, computed as of a few points in time by the
- * SQL compiler (in embedded PGlite, no database service needed) and by the TypeScript fold, side by
- * side. Any disagreement is a bug, and the demo exits non-zero.
+ * offline store of `@tandem/feature-store` (in embedded PGlite, no database service needed) and by
+ * the TypeScript reference, side by side. Any disagreement is a bug, and the demo exits non-zero.
  */
 import { PGlite } from '@electric-sql/pglite';
 import {
   type AnyFeature,
   describeExpr,
-  intermediatesEqual,
-  type SourceEvent,
-  tableSql,
+  type FeatureIR,
+  featureValue,
+  type Moments,
 } from '@tandem/core';
-import { sql } from 'drizzle-orm';
-import { type DemoData, generateData } from './data.js';
 import {
-  type Computed,
-  computeWithFold,
-  computeWithSql,
-  type Question,
-  serviceQuery,
-  toQuery,
-  type Value,
-} from './engines.js';
-import { fraudService } from './features.js';
+  createOfflineStore,
+  pgliteExecutor,
+  type SqlExecutor,
+  type TrainingRow,
+} from '@tandem/feature-store';
+import { type SQL, sql } from 'drizzle-orm';
+import { PgDialect } from 'drizzle-orm/pg-core';
+import { generateData, type ProfileRow } from './data.js';
+import { fraudService, profiles, transactions } from './features.js';
+import { type Computed, referenceEngine, type Value } from './reference.js';
 
 /** Options of {@link main}. */
 export interface DemoOptions {
   /** Where output lines go; default `console.log`. */
   readonly log?: (line: string) => void;
-  /** Also print the generated SQL. */
+  /** Also print the SQL the offline store runs for the compared training set. */
   readonly showSql?: boolean;
   /** Seed of the synthetic data. */
   readonly seed?: number;
@@ -49,11 +48,18 @@ export interface DemoResult {
   readonly values: readonly ComparedValue[];
   /** How many values differ between the two paths (0 means parity). */
   readonly mismatches: number;
+  /** What ingestion reported, summed over the batches. */
+  readonly ingested: { readonly events: number; readonly duplicates: number };
+  /** Rows of the larger, streamed training set. */
+  readonly trainingRows: number;
   /** The printed text. */
   readonly output: string;
 }
 
-/** Runs the demo: generate data, load it into PGlite, compute both ways, print, compare. */
+/** Entity rows per page of the streamed training set. */
+const PAGE_SIZE = 250;
+
+/** Runs the demo: generate data, ingest it into the offline store, compute both ways, compare. */
 export async function main(options: DemoOptions = {}): Promise<DemoResult> {
   const lines: string[] = [];
   const print = (line = '') => {
@@ -63,28 +69,32 @@ export async function main(options: DemoOptions = {}): Promise<DemoResult> {
   const service = fraudService;
   const data = generateData(options.seed ?? 42);
 
-  const db = await PGlite.create();
+  const pglite = await PGlite.create();
   try {
-    const version = (await db.query<{ v: string }>('SELECT version() AS v')).rows[0]?.v ?? '';
-    await load(db, data);
-
-    const questions: Question[] = data.pairs.map((p) => ({
-      keys: { user_id: p.user_id },
-      q: p.q,
-      request: { amount: p.amount },
-    }));
-    // The managed source lives in the table the demo created; the user's own table is named in
-    // its definition.
-    const tables = { transactions: tableSql({ schema: null, name: 'events_transactions' }) };
-    const fromSql = await computeWithSql(db, service, questions, tables);
-    const fromFold = computeWithFold(service, questions, eventsOf(data));
+    const executor = pgliteExecutor(pglite);
+    const [{ version } = { version: '' }] = await executor.query<{ version: string }>(
+      sql`SELECT version() AS version`,
+    );
+    // Ingestion stamps each batch with the store's clock: here, the batch's arrival time, so late
+    // arrivals stay invisible as of the times before they arrived.
+    let now = 0;
+    const store = createOfflineStore({ executor, schema: 'tandem', clock: () => now });
+    await store.apply([transactions, profiles]);
+    const ingested = { events: 0, duplicates: 0 };
+    for (const batch of data.batches) {
+      now = batch.arrivedAt;
+      const result = await store.ingest(transactions, batch.events);
+      ingested.events += result.inserted;
+      ingested.duplicates += result.duplicates;
+    }
+    await createUserProfiles(executor, data.profiles);
 
     const { stats } = data;
     print(
       `Tandem quickstart: one definition, two engines (${version.split(' on ')[0]}, in memory)`,
     );
     print(
-      `${stats.events} transaction rows (${stats.duplicates} redelivered duplicates, ${stats.late} late arrivals, ${stats.ties} same-millisecond ties), ${data.profiles.length} profile rows`,
+      `${stats.deliveries} transaction deliveries in ${data.batches.length} batches (${stats.redelivered} redelivered duplicates, ${stats.late} late arrivals, ${stats.ties} same-millisecond ties), ${data.profiles.length} rows in the user's own user_profiles table`,
     );
     print();
     print(`Feature service ${service.name}:`);
@@ -93,24 +103,37 @@ export async function main(options: DemoOptions = {}): Promise<DemoResult> {
     }
     if (options.showSql === true) {
       print();
-      print(toQuery(serviceQuery(service, questions, tables)).sql);
+      print('SQL the offline store runs for the training set:');
     }
+    const sqlStore =
+      options.showSql === true
+        ? createOfflineStore({ executor: printing(executor, print), schema: store.schema })
+        : store;
+    const fromSql: TrainingRow[] = [];
+    for await (const row of sqlStore.getTrainingSet({
+      features: service,
+      entityRows: data.pairs,
+      timeColumn: 'q',
+    })) {
+      fromSql.push(row);
+    }
+    const reference = referenceEngine(service, data);
 
     const values: ComparedValue[] = [];
-    questions.forEach((question, pair) => {
-      const request = JSON.stringify(question.request).replaceAll('"', '').replaceAll(':', ': ');
+    data.pairs.forEach((pair, index) => {
+      const fromFold = reference(pair);
       print();
       print(
-        `${question.keys.user_id} as of ${new Date(question.q).toISOString()}, request ${request}`,
+        `${pair.user_id} as of ${new Date(pair.q).toISOString()}, request {amount: ${pair.amount}}`,
       );
       print(
         `  ${'feature'.padEnd(24)}${'SQL (PGlite)'.padEnd(COL)}${'TypeScript'.padEnd(COL)}match`,
       );
       for (const feature of service.features) {
-        const a = fromSql[pair]!.get(feature.name)!.value;
-        const b = fromFold[pair]!.get(feature.name)!.value;
-        const p = parity(feature, fromSql[pair]!, fromFold[pair]!);
-        values.push({ pair, feature: feature.name, sql: a, ts: b, parity: p });
+        const a = fromSql[index]![feature.name] as Value;
+        const b = fromFold.get(feature.name)!.value;
+        const p = parity(feature, fromSql[index]!, fromFold);
+        values.push({ pair: index, feature: feature.name, sql: a, ts: b, parity: p });
         const [x, y] =
           p === 'exact'
             ? [format(a, feature.valueType), format(b, feature.valueType)]
@@ -123,104 +146,118 @@ export async function main(options: DemoOptions = {}): Promise<DemoResult> {
     print();
     if (close > 0) {
       print(
-        `~ = float sums differ only by summation order, within 2(n-1)*2^-53*sum|x|; derived values inherit it.`,
+        '~ = float sums differ only by summation order, within 2(n-1)*2^-53*sum|x| of the TypeScript intermediate;',
+      );
+      print(
+        '    derived and request values inherit it as last-digit rounding (relative difference <= 1e-12).',
       );
     }
     print(
       mismatches === 0
-        ? `All ${values.length} values agree (${values.length - close} exactly, ${close} within the float-sum tolerance): one SQL query for ${questions.length} (user, q) pairs vs the TypeScript fold.`
+        ? `All ${values.length} values agree (${values.length - close} exactly, ${close} within the float-sum tolerance): the offline store's training set for ${data.pairs.length} (user, q) pairs vs the TypeScript fold.`
         : `${mismatches} of ${values.length} values differ between SQL and TypeScript.`,
     );
-    return { values, mismatches, output: lines.join('\n') };
+
+    const started = performance.now();
+    let trainingRows = 0;
+    for await (const _row of store.getTrainingSet({
+      features: service,
+      entityRows: data.trainingRows,
+      timeColumn: 'q',
+      pageSize: PAGE_SIZE,
+    })) {
+      trainingRows++;
+    }
+    const elapsed = Math.round(performance.now() - started);
+    print();
+    print(
+      `offline store: ${ingested.events} events ingested (${ingested.duplicates} duplicates dropped), training set of ${trainingRows.toLocaleString('en-US')} rows in ${elapsed} ms (streamed in pages of ${PAGE_SIZE})`,
+    );
+    return { values, mismatches, ingested, trainingRows, output: lines.join('\n') };
   } finally {
-    await db.close();
+    await pglite.close();
   }
 }
 
-/** Creates the two tables and inserts the data set. */
-async function load(db: PGlite, data: DemoData): Promise<void> {
-  // The managed event table, with the name and columns Tandem's offline store gives it, but
-  // without its unique (user_id, event_id) index: ingestion would drop the redelivered copies at
-  // the door, and here they reach the query so that its dedupe rule shows.
-  await db.exec(`
-    CREATE TABLE events_transactions (
-      user_id text NOT NULL, amount double precision, merchant text, is_refund boolean,
-      ts bigint NOT NULL, event_id text, ingested_at bigint, seq bigint
-    );
-    CREATE TABLE user_profiles (
-      id text NOT NULL, country text, plan text, updated_at timestamptz NOT NULL
-    );
-  `);
-  const tx = data.transactions.map(
-    (t) =>
-      sql`(${t.user_id}, ${t.amount}, ${t.merchant}, ${t.is_refund}, ${t.ts}, ${t.event_id}, ${t.ingested_at}, ${t.seq})`,
+/** The user's own table, which the `profiles` source reads in place. */
+async function createUserProfiles(
+  executor: SqlExecutor,
+  rows: readonly ProfileRow[],
+): Promise<void> {
+  await executor.query(
+    sql`CREATE TABLE user_profiles (id text NOT NULL, country text, plan text, updated_at timestamptz NOT NULL)`,
   );
-  const insertTx = toQuery(
-    sql`INSERT INTO events_transactions (user_id, amount, merchant, is_refund, ts, event_id, ingested_at, seq) VALUES ${sql.join(tx, sql`, `)}`,
-  );
-  await db.query(insertTx.sql, insertTx.params);
-  const profiles = data.profiles.map(
+  const values = rows.map(
     (p) => sql`(${p.id}, ${p.country}, ${p.plan}, ${new Date(p.updated_at).toISOString()})`,
   );
-  const insertProfiles = toQuery(
-    sql`INSERT INTO user_profiles (id, country, plan, updated_at) VALUES ${sql.join(profiles, sql`, `)}`,
-  );
-  await db.query(insertProfiles.sql, insertProfiles.params);
+  await executor.query(sql`INSERT INTO user_profiles VALUES ${sql.join(values, sql`, `)}`);
 }
 
-/** The same rows as the TypeScript engine sees them: events of one entity of one source. */
-function eventsOf(data: DemoData) {
-  const transactions = new Map<string, SourceEvent[]>();
-  for (const t of data.transactions) {
-    const events = transactions.get(t.user_id) ?? [];
-    events.push({
-      ts: t.ts,
-      eventId: t.event_id,
-      seq: t.seq,
-      ingestedAt: t.ingested_at,
-      values: { amount: t.amount, merchant: t.merchant, is_refund: t.is_refund },
-    });
-    transactions.set(t.user_id, events);
-  }
-  const profiles = new Map<string, SourceEvent[]>();
-  for (const p of data.profiles) {
-    const events = profiles.get(p.id) ?? [];
-    events.push({ ts: p.updated_at, values: { country: p.country, plan: p.plan } });
-    profiles.set(p.id, events);
-  }
-  return (source: string, keys: Question['keys']): readonly SourceEvent[] => {
-    const bySource = source === 'transactions' ? transactions : profiles;
-    return bySource.get(String(keys.user_id)) ?? [];
+const dialect = new PgDialect();
+
+/** `executor`, printing every statement before it runs (for `--sql`). */
+function printing(executor: SqlExecutor, print: (line: string) => void): SqlExecutor {
+  return {
+    ...executor,
+    query<T extends Record<string, unknown>>(query: SQL) {
+      print(`${dialect.sqlToQuery(query).sql};`);
+      return executor.query<T>(query);
+    },
+    transaction: (work) => executor.transaction((tx) => work(printing(tx, print))),
   };
 }
 
 /** How two values of one feature compare. */
 export type Parity = 'exact' | 'tolerance' | 'differs';
 
+const FLOAT_SUMS = new Set(['sum', 'mean', 'variance', 'stddev']);
+
 /**
- * Parity of one value. Aggregations compare intermediates: exactly, except float sums, which may
- * differ by summation order within `2 (n - 1) 2^-53 * sum|x|` (`intermediatesEqual`). Derived and
- * request features run the same TypeScript code on both paths, so they must be exactly equal
- * unless an input differs within that tolerance, in which case they inherit it.
+ * Parity of the SQL value of one feature with the reference: exactly equal, except float-sum
+ * features, which may differ by summation order (DESIGN §3). Derived and request features run the
+ * same code on both paths: they may differ only when an input does, within that tolerance, and
+ * then only by last-digit rounding.
  */
 function parity(
   feature: AnyFeature,
-  a: ReadonlyMap<string, Computed>,
-  b: ReadonlyMap<string, Computed>,
+  row: TrainingRow,
+  reference: ReadonlyMap<string, Computed>,
 ): Parity {
-  const x = a.get(feature.name)!;
-  const y = b.get(feature.name)!;
+  const a = row[feature.name] as Value;
+  const { value: b, intermediate } = reference.get(feature.name)!;
+  if (Array.isArray(a) && Array.isArray(b)) {
+    return a.length === b.length && a.every((x, i) => x === b[i]) ? 'exact' : 'differs';
+  }
+  if (a === b) return 'exact';
+  if (typeof a !== 'number' || typeof b !== 'number') return 'differs';
   const ir = feature.ir;
   if (ir.kind === 'aggregation') {
-    if (JSON.stringify(x.intermediate) === JSON.stringify(y.intermediate)) return 'exact';
-    return intermediatesEqual(ir.aggregation, x.intermediate as never, y.intermediate as never)
-      ? 'tolerance'
-      : 'differs';
+    if (!FLOAT_SUMS.has(ir.aggregation.fn)) return 'differs';
+    const [low, high] = toleranceRange(ir, intermediate as Moments);
+    return low <= a && a <= high ? 'tolerance' : 'differs';
   }
-  const inputs = feature.inputs.map((input) => parity(input, a, b));
-  if (inputs.includes('differs')) return 'differs';
-  if (JSON.stringify(x.value) === JSON.stringify(y.value)) return 'exact';
-  return inputs.includes('tolerance') ? 'tolerance' : 'differs';
+  const inherits = feature.inputs.some((input) => parity(input, row, reference) === 'tolerance');
+  return inherits && Math.abs(a - b) <= 1e-12 * Math.abs(b) ? 'tolerance' : 'differs';
+}
+
+/**
+ * The values a float-sum feature may take: those of the reference intermediate with its sums moved
+ * by the most `intermediatesEqual` allows, `2 (n - 1) 2^-53 * sum|x|` (the same relative slack on
+ * the sum of squares). Finalizing is monotone in each sum, so the corners bound the range.
+ */
+function toleranceRange(ir: FeatureIR, m: Moments): [number, number] {
+  const slack = 2 * Math.max(m.n - 1, 0) * 2 ** -53;
+  const corners = [-1, 1].flatMap((s) =>
+    [-1, 1].map(
+      (t) =>
+        featureValue(ir, {
+          ...m,
+          sum: m.sum + s * slack * m.sumAbs,
+          ...(m.sumSq === undefined ? {} : { sumSq: m.sumSq * (1 + t * slack) }),
+        }) as number,
+    ),
+  );
+  return [Math.min(...corners), Math.max(...corners)];
 }
 
 /** A short description of a feature definition. */

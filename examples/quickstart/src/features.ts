@@ -1,7 +1,8 @@
 /**
  * The quickstart's feature definitions: one entity, one event source, one attribute source,
  * windowed aggregations, a derived feature, a request-time feature and a feature service.
- * Everything here is plain data (an IR); `demo.ts` computes it twice, in SQL and in TypeScript.
+ * Everything here is plain data (an IR); `demo.ts` computes it twice: with the offline store of
+ * `@tandem/feature-store` (SQL) and with the TypeScript reference.
  */
 import {
   attributeSource,
@@ -18,7 +19,7 @@ import { z } from 'zod';
 export const user = entity({ name: 'user', keys: { user_id: 'string' } });
 
 // A managed event table: Tandem owns its columns (user_id, the fields, ts, event_id,
-// ingested_at, seq). The demo creates it in PGlite the way the offline store does.
+// ingested_at, seq). `store.apply` creates it and `store.ingest` writes it.
 export const transactions = eventSource({
   name: 'transactions',
   entity: user,

@@ -1,7 +1,7 @@
 /**
  * Entry point of `npm run demo`: runs the demo and exits non-zero when the SQL and TypeScript
  * engines disagree. With `--sql` (`npm run demo -w @tandem/example-quickstart -- --sql`) it also
- * prints the generated SQL.
+ * prints the SQL the offline store runs for the compared training set.
  */
 import { main } from './demo.js';
 
