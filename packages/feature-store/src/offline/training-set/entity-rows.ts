@@ -102,7 +102,7 @@ async function insertArray(
       });
       times.push(checkTime(row[timeColumn], `entityRows[${at}].${timeColumn}`));
       index.push(at + 1);
-      json.push(JSON.stringify(row));
+      json.push(rowJson(row, `entityRows[${at}]`));
     });
     const columns = [
       sql`CAST(${arrayLiteral(index)} AS bigint[])`,
@@ -144,17 +144,27 @@ async function insertQuery(
     source = input.query;
   }
   const q = sql`s.${sql.identifier(timeColumn)}`;
+  // A fractional epoch-ms time is staged as NULL (and reported below), not rounded.
   const time =
     timeUnit === 'epoch_ms'
-      ? sql`CAST(${q} AS bigint)`
+      ? sql`CASE WHEN ${q} = CAST(${q} AS bigint) THEN CAST(${q} AS bigint) END`
       : sql`CAST(floor(extract(epoch from ${q}) * 1000) AS bigint)`;
   const keys = plan.keys.map(
     (k) =>
       sql`CAST(s.${sql.identifier(k.name)} AS ${sql.raw(k.type === 'int' ? 'bigint' : 'text')})`,
   );
-  await executor.query(
-    sql`INSERT INTO ${table} SELECT row_number() OVER (), ${sql.join(keys, sql`, `)}, ${time}, to_json(s) FROM (${source}) s`,
-  );
+  await executor
+    .query(
+      sql`INSERT INTO ${table} SELECT row_number() OVER (), ${sql.join(keys, sql`, `)}, ${time}, to_json(s) FROM (${source}) s`,
+    )
+    .catch(async (error: unknown) => {
+      throw await missingColumnError(
+        executor,
+        source,
+        [...plan.keys.map((k) => k.name), timeColumn],
+        error,
+      );
+    });
   const bad = await executor.query<{ row: string | number; column: string }>(sql`
     SELECT __row AS row, CASE ${sql.join(
       plan.keys.map((k) => sql`WHEN ${sql.identifier(k.name)} IS NULL THEN ${k.name}`),
@@ -166,14 +176,67 @@ async function insertQuery(
     )}
     ORDER BY __row LIMIT 1`);
   if (bad[0] !== undefined) {
-    throw new TandemError('INVALID_ARGUMENT', 'entity row has a null key or time', {
-      path: `entityRows[${Number(bad[0].row) - 1}].${bad[0].column}`,
-    });
+    throw new TandemError(
+      'INVALID_ARGUMENT',
+      'entity row has a null key, or a null or non-integer time',
+      {
+        path: `entityRows[${Number(bad[0].row) - 1}].${bad[0].column}`,
+      },
+    );
   }
   const [counted] = await executor.query<{ n: number }>(
     sql`SELECT CAST(count(*) AS integer) AS n FROM ${table}`,
   );
   return Number(counted?.n ?? 0);
+}
+
+/**
+ * When staging failed on an undefined column (SQLSTATE 42703), finds which key or time column the
+ * rows lack and returns an `UNKNOWN_COLUMN` error naming it; otherwise returns `error` as it is.
+ */
+async function missingColumnError(
+  executor: SqlExecutor,
+  source: SQL,
+  columns: readonly string[],
+  error: unknown,
+): Promise<unknown> {
+  if ((error as { code?: unknown } | null)?.code !== '42703') return error;
+  for (const column of columns) {
+    const probe: unknown = await executor
+      .query(sql`SELECT s.${sql.identifier(column)} FROM (${source}) s LIMIT 0`)
+      .then(
+        () => null,
+        (e: unknown) => e,
+      );
+    if ((probe as { code?: unknown } | null)?.code === '42703') {
+      return new TandemError('UNKNOWN_COLUMN', `entity rows have no column ${column}`, {
+        path: `entityRows.${column}`,
+        cause: error,
+      });
+    }
+  }
+  return error;
+}
+
+/** The row as JSON text; a column JSON cannot represent (a bigint, a cycle) is named. */
+function rowJson(row: Record<string, unknown>, path: string): string {
+  try {
+    return JSON.stringify(row);
+  } catch (cause) {
+    const field = Object.keys(row).find((key) => {
+      try {
+        JSON.stringify(row[key]);
+        return false;
+      } catch {
+        return true;
+      }
+    });
+    throw new TandemError(
+      'INVALID_ARGUMENT',
+      `entity row columns must be JSON values: ${(cause as Error).message}`,
+      { path: field === undefined ? path : `${path}.${field}`, cause },
+    );
+  }
 }
 
 function checkKey(

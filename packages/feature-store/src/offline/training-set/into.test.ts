@@ -75,7 +75,7 @@ describe.each(engines.map((e) => [e.engine, e] as const))(
 
     async function scratchTables(): Promise<number> {
       const [row] = await executor.query<{ n: number }>(
-        sql`SELECT CAST(count(*) AS integer) AS n FROM pg_tables WHERE tablename LIKE '\\_\\_%'`,
+        sql`SELECT CAST(count(*) AS integer) AS n FROM pg_tables WHERE schemaname = ${db.schema} AND tablename LIKE '\\_\\_%'`,
       );
       return Number(row!.n);
     }

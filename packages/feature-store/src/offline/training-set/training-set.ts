@@ -1,16 +1,17 @@
 import {
   type AnyFeature,
   compileJs,
-  decodeIntermediate,
   type FeatureService,
   featureValue,
   type ScalarValue,
   TandemError,
 } from '@tandem/core';
+import { type SQL, sql } from 'drizzle-orm';
 import type { SqlExecutor } from '../../executor/executor.js';
 import { type EntityRowsInput, type EntityTimeOptions, stageEntityRows } from './entity-rows.js';
 import { planTrainingSet, type TrainingPlan } from './plan.js';
-import { trainingPageSql } from './query.js';
+import { intermediateReader, trainingPageSql } from './query.js';
+import { assertSourceTables, rethrowQueryError } from './sources.js';
 
 /** Options of a training-set read. */
 export interface TrainingSetOptions extends EntityTimeOptions {
@@ -46,16 +47,22 @@ export async function* readTrainingSet(
     });
   }
   const concurrency = executor.engine === 'pglite' ? 1 : Math.max(1, options.concurrency ?? 2);
+  await assertSourceTables(executor, schema, plan);
   const staged = await stageEntityRows(executor, schema, plan, options.entityRows, options);
+  const pages: Promise<Record<string, unknown>[]>[] = [];
   try {
     const finish = rowFinisher(plan);
-    const pages: Promise<Record<string, unknown>[]>[] = [];
     let next = 0;
     const request = () => {
       if (next >= staged.count) return;
-      pages.push(
-        executor.query(trainingPageSql(plan, schema, staged.table, next, next + pageSize)),
-      );
+      const page = readPage(
+        executor,
+        trainingPageSql(plan, schema, staged.table, next, next + pageSize),
+      ).catch(rethrowQueryError);
+      // A page may fail while an earlier one is still being consumed: mark it handled now (it
+      // is awaited, and rethrows, in turn), or Node reports an unhandled rejection and exits.
+      page.catch(() => {});
+      pages.push(page);
       next += pageSize;
     };
     for (let i = 0; i < concurrency; i++) request();
@@ -65,13 +72,32 @@ export async function* readTrainingSet(
       for (const row of page) yield finish(row);
     }
   } finally {
+    // Pages still in flight (the consumer stopped early, or a page failed) settle first, so
+    // that they do not race the drop.
+    await Promise.allSettled(pages);
     await executor.query(staged.drop);
   }
 }
 
+/**
+ * Runs one page query in a transaction of its own, with settings for it: no JIT and no parallel
+ * workers (starting either costs more than a page's run; pages already run side by side), and
+ * enough sort memory for the page's two sorts.
+ */
+function readPage(executor: SqlExecutor, query: SQL): Promise<Record<string, unknown>[]> {
+  return executor.transaction(async (tx) => {
+    await tx.query(
+      sql`SELECT set_config('jit', 'off', true), set_config('max_parallel_workers_per_gather', '0', true), set_config('work_mem', '64MB', true)`,
+    );
+    return tx.query(query);
+  });
+}
+
 /** Turns a query row (intermediates) into an output row (values), with derived and request features. */
 function rowFinisher(plan: TrainingPlan): (row: Record<string, unknown>) => TrainingRow {
-  const aggregations = plan.bySource.flatMap((g) => g.features);
+  const aggregations = plan.bySource
+    .flatMap((g) => g.features)
+    .map((feature, i) => ({ feature, column: `f${i}`, read: intermediateReader(feature) }));
   const derived = plan.all.flatMap((f) =>
     f.ir.kind === 'derived' ? [{ feature: f, evaluate: compileJs(f.ir.expr) }] : [],
   );
@@ -81,18 +107,15 @@ function rowFinisher(plan: TrainingPlan): (row: Record<string, unknown>) => Trai
     ...derived.map((d) => ({ kind: 'derived' as const, ...d })),
     ...requests.map((f) => ({ kind: 'request' as const, feature: f, evaluate: null })),
   ].sort((a, b) => order.get(a.feature.name)! - order.get(b.feature.name)!);
+  const outputs = plan.outputs.map((f) => f.name);
   return (row) => {
     const entityRow = (
       typeof row.__json === 'string' ? JSON.parse(row.__json) : row.__json
     ) as Record<string, unknown>;
-    const index = Number(row.__row) - 1;
     const values = new Map<string, unknown>();
-    aggregations.forEach((feature, i) => {
-      values.set(
-        feature.name,
-        featureValue(feature.ir, decodeIntermediate(feature.ir.aggregation, row[`f${i}`])),
-      );
-    });
+    for (const { feature, column, read } of aggregations) {
+      values.set(feature.name, featureValue(feature.ir, read(row[column])));
+    }
     for (const step of computeOrder) {
       if (step.kind === 'derived') {
         values.set(
@@ -110,7 +133,7 @@ function rowFinisher(plan: TrainingPlan): (row: Record<string, unknown>) => Trai
             'INVALID_ARGUMENT',
             `request feature ${step.feature.name}: ${issue.message}`,
             {
-              path: `entityRows[${index}].${issue.path.map(String).join('.')}`,
+              path: `entityRows[${Number(row.__row) - 1}].${issue.path.map(String).join('.')}`,
             },
           );
         }
@@ -120,19 +143,17 @@ function rowFinisher(plan: TrainingPlan): (row: Record<string, unknown>) => Trai
         );
       }
     }
-    const out: TrainingRow = { ...entityRow };
-    for (const feature of plan.outputs) {
-      if (feature.name in entityRow) {
-        throw new TandemError(
-          'DUPLICATE_NAME',
-          `entity rows already have a column named ${feature.name}`,
-          {
-            path: `entityRows[${index}].${feature.name}`,
-          },
-        );
+    for (const name of outputs) {
+      if (name in entityRow) {
+        throw new TandemError('DUPLICATE_NAME', `entity rows already have a column named ${name}`, {
+          path: `entityRows[${Number(row.__row) - 1}].${name}`,
+        });
       }
-      out[feature.name] = values.get(feature.name) ?? null;
     }
+    // The entity row is this row's own, freshly parsed: extend it in place (copying it first,
+    // e.g. by spreading, makes V8 give every row a slow dictionary-like shape).
+    const out: TrainingRow = entityRow;
+    for (const name of outputs) out[name] = values.get(name) ?? null;
     return out;
   };
 }
