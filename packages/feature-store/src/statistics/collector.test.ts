@@ -34,8 +34,9 @@ const numeric = (
 function checkSummary(summary: NumericSummary, values: readonly number[]): void {
   const n = values.length;
   const sorted = [...values].sort((a, b) => a - b);
-  expect(summary.min).toBe(sorted[0]);
-  expect(summary.max).toBe(sorted[n - 1]);
+  // -0 and 0 are equal values and tie in any sort: compare them as equal (+ 0 folds -0 into 0).
+  expect(summary.min! + 0).toBe(sorted[0]! + 0);
+  expect(summary.max! + 0).toBe(sorted[n - 1]! + 0);
   const mean = values.reduce((a, b) => a + b, 0) / n;
   const scale = Math.max(1, ...values.map(Math.abs));
   expect(Math.abs(summary.mean! - mean)).toBeLessThanOrEqual(1e-9 * scale);
@@ -65,7 +66,7 @@ function checkSummary(summary: NumericSummary, values: readonly number[]): void 
     expect(got).toBeLessThanOrEqual(summary.max!);
   }
   const { edges, counts } = summary.histogram;
-  expect(edges[0]).toBe(sorted[0]);
+  expect(edges[0]! + 0).toBe(sorted[0]! + 0);
   expect(edges.at(-1)!).toBeGreaterThan(sorted[n - 1]!);
   for (let i = 1; i < edges.length; i++) expect(edges[i]!).toBeGreaterThan(edges[i - 1]!);
   expect(edges.length).toBeLessThanOrEqual(11);
