@@ -240,7 +240,7 @@ describe.each(engines.map((e) => [e.engine, e] as const))(
       const column = await expectError(
         { features: [missingColumn.sum('price').as('price_sum')], entityRows: [row] },
         'UNKNOWN_COLUMN',
-        'source missing_column.price',
+        'source missing_column.fields.price',
       );
       expect(column.error.message).toMatch(/no column price/);
     });
