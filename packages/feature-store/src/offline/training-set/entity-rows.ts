@@ -10,7 +10,7 @@ import type { TrainingPlan } from './plan.js';
  * passed through to the output (labels, ids).
  */
 export type EntityRowsInput =
-  | readonly Record<string, unknown>[]
+  | readonly object[]
   | { readonly table: string }
   | { readonly query: SQL };
 

@@ -33,8 +33,9 @@ import type { AggregationFeature, TrainingPlan } from './plan.js';
  *   scan stops there and no per-row sort runs; {@link intermediateReader} orders the candidates
  *   with `compareEventOrder`.
  *
- * Columns: `__row`, `__json` and `f<i>` (json) per aggregation feature, in `plan.bySource` order;
- * decode `f<i>` with {@link intermediateReader}.
+ * One column per row, in input order: `__doc`, a json array of the entity row (its `__json`)
+ * followed by each aggregation feature's intermediate in `plan.bySource` order (one value to parse
+ * per row); decode the intermediates with {@link intermediateReader}.
  */
 export function trainingPageSql(
   plan: TrainingPlan,
@@ -60,7 +61,7 @@ export function trainingPageSql(
     }
     return start.column;
   };
-  const selects: SQL[] = [sql`r.__row`, sql`r.__json`];
+  const selects: SQL[] = [sql`r.__json`];
   const joins: SQL[] = [];
   let column = 0;
   plan.bySource.forEach((group, g) => {
@@ -101,7 +102,7 @@ export function trainingPageSql(
         const k = sql.raw(String(candidateCount(ir.aggregation)));
         const event = sql`json_build_array(${ts}, ${e(SYSTEM_COLUMNS.eventId)}, ${e(SYSTEM_COLUMNS.seq)}, ${value})`;
         selects.push(
-          sql`to_json(ARRAY(SELECT ${event} FROM ${relation} e WHERE ${sql.join(conditions, sql` AND `)} ORDER BY ${ts} ${direction} FETCH FIRST ${k} ROWS WITH TIES)) AS ${name}`,
+          sql`to_json(ARRAY(SELECT ${event} FROM ${relation} e WHERE ${sql.join(conditions, sql` AND `)} ORDER BY ${ts} ${direction} FETCH FIRST ${k} ROWS WITH TIES))`,
         );
         continue;
       }
@@ -131,7 +132,8 @@ export function trainingPageSql(
   // OFFSET 0 keeps the sorted page a subquery: its rows drive the joins in that order, and each
   // window start is computed once per row.
   const page = sql`(SELECT *${sql.join(computed)} FROM ${rows} WHERE __row > ${from} AND __row <= ${to} ORDER BY ${sql.join(order, sql`, `)} OFFSET 0) r`;
-  return sql`SELECT ${sql.join(selects, sql`, `)} FROM ${page} ${sql.join(joins, sql` `)} ORDER BY r.__row`;
+  // An array constructor, not json_build_array: that takes at most 100 arguments.
+  return sql`SELECT array_to_json(ARRAY[${sql.join(selects, sql`, `)}]) AS __doc FROM ${page} ${sql.join(joins, sql` `)} ORDER BY r.__row`;
 }
 
 /**

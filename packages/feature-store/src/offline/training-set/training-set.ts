@@ -49,16 +49,17 @@ export async function* readTrainingSet(
   const concurrency = executor.engine === 'pglite' ? 1 : Math.max(1, options.concurrency ?? 2);
   await assertSourceTables(executor, schema, plan);
   const staged = await stageEntityRows(executor, schema, plan, options.entityRows, options);
-  const pages: Promise<Record<string, unknown>[]>[] = [];
+  const pages: Promise<{ from: number; rows: Record<string, unknown>[] }>[] = [];
   try {
     const finish = rowFinisher(plan);
     let next = 0;
     const request = () => {
       if (next >= staged.count) return;
+      const from = next;
       const page = readPage(
         executor,
-        trainingPageSql(plan, schema, staged.table, next, next + pageSize),
-      ).catch(rethrowQueryError);
+        trainingPageSql(plan, schema, staged.table, from, from + pageSize),
+      ).then((rows) => ({ from, rows }), rethrowQueryError);
       // A page may fail while an earlier one is still being consumed: mark it handled now (it
       // is awaited, and rethrows, in turn), or Node reports an unhandled rejection and exits.
       page.catch(() => {});
@@ -69,7 +70,8 @@ export async function* readTrainingSet(
     while (pages.length > 0) {
       const page = await pages.shift()!;
       request();
-      for (const row of page) yield finish(row);
+      let index = page.from;
+      for (const row of page.rows) yield finish(row, index++);
     }
   } finally {
     // Pages still in flight (the consumer stopped early, or a page failed) settle first, so
@@ -93,11 +95,16 @@ function readPage(executor: SqlExecutor, query: SQL): Promise<Record<string, unk
   });
 }
 
-/** Turns a query row (intermediates) into an output row (values), with derived and request features. */
-function rowFinisher(plan: TrainingPlan): (row: Record<string, unknown>) => TrainingRow {
+/**
+ * Turns a page row (`__doc`: the entity row, then intermediates) into an output row (values), with
+ * derived and request features; `index` is the row's position in the input.
+ */
+function rowFinisher(
+  plan: TrainingPlan,
+): (row: Record<string, unknown>, index: number) => TrainingRow {
   const aggregations = plan.bySource
     .flatMap((g) => g.features)
-    .map((feature, i) => ({ feature, column: `f${i}`, read: intermediateReader(feature) }));
+    .map((feature, i) => ({ feature, at: i + 1, read: intermediateReader(feature) }));
   const derived = plan.all.flatMap((f) =>
     f.ir.kind === 'derived' ? [{ feature: f, evaluate: compileJs(f.ir.expr) }] : [],
   );
@@ -108,13 +115,36 @@ function rowFinisher(plan: TrainingPlan): (row: Record<string, unknown>) => Trai
     ...requests.map((f) => ({ kind: 'request' as const, feature: f, evaluate: null })),
   ].sort((a, b) => order.get(a.feature.name)! - order.get(b.feature.name)!);
   const outputs = plan.outputs.map((f) => f.name);
-  return (row) => {
-    const entityRow = (
-      typeof row.__json === 'string' ? JSON.parse(row.__json) : row.__json
-    ) as Record<string, unknown>;
+  const checkNames = (entityRow: Record<string, unknown>, index: number) => {
+    for (const name of outputs) {
+      if (name in entityRow) {
+        throw new TandemError('DUPLICATE_NAME', `entity rows already have a column named ${name}`, {
+          path: `entityRows[${index}].${name}`,
+        });
+      }
+    }
+  };
+  // The entity row is this row's own, freshly parsed: it is extended in place (copying it first,
+  // e.g. by spreading, makes V8 give every row a slow dictionary-like shape).
+  const direct = outputs.map((name) => aggregations.find((a) => a.feature.name === name));
+  if (computeOrder.length === 0 && direct.every((a) => a !== undefined)) {
+    // Only aggregations: their values go straight into the row, in output order.
+    return (row, index) => {
+      const doc = (typeof row.__doc === 'string' ? JSON.parse(row.__doc) : row.__doc) as unknown[];
+      const out = doc[0] as TrainingRow;
+      checkNames(out, index);
+      for (const { feature, at, read } of direct as (typeof aggregations)[number][]) {
+        out[feature.name] = featureValue(feature.ir, read(doc[at])) ?? null;
+      }
+      return out;
+    };
+  }
+  return (row, index) => {
+    const doc = (typeof row.__doc === 'string' ? JSON.parse(row.__doc) : row.__doc) as unknown[];
+    const entityRow = doc[0] as Record<string, unknown>;
     const values = new Map<string, unknown>();
-    for (const { feature, column, read } of aggregations) {
-      values.set(feature.name, featureValue(feature.ir, read(row[column])));
+    for (const { feature, at, read } of aggregations) {
+      values.set(feature.name, featureValue(feature.ir, read(doc[at])));
     }
     for (const step of computeOrder) {
       if (step.kind === 'derived') {
@@ -132,9 +162,7 @@ function rowFinisher(plan: TrainingPlan): (row: Record<string, unknown>) => Trai
           throw new TandemError(
             'INVALID_ARGUMENT',
             `request feature ${step.feature.name}: ${issue.message}`,
-            {
-              path: `entityRows[${Number(row.__row) - 1}].${issue.path.map(String).join('.')}`,
-            },
+            { path: `entityRows[${index}].${issue.path.map(String).join('.')}` },
           );
         }
         values.set(
@@ -143,15 +171,7 @@ function rowFinisher(plan: TrainingPlan): (row: Record<string, unknown>) => Trai
         );
       }
     }
-    for (const name of outputs) {
-      if (name in entityRow) {
-        throw new TandemError('DUPLICATE_NAME', `entity rows already have a column named ${name}`, {
-          path: `entityRows[${Number(row.__row) - 1}].${name}`,
-        });
-      }
-    }
-    // The entity row is this row's own, freshly parsed: extend it in place (copying it first,
-    // e.g. by spreading, makes V8 give every row a slow dictionary-like shape).
+    checkNames(entityRow, index);
     const out: TrainingRow = entityRow;
     for (const name of outputs) out[name] = values.get(name) ?? null;
     return out;
