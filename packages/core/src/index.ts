@@ -83,6 +83,7 @@ export {
   sourceRelationSql,
   tableSql,
   windowPredicateSql,
+  windowStartSql,
 } from './engine/sql.js';
 export {
   isTandemError,

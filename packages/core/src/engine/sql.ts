@@ -73,17 +73,24 @@ export function tableSql(table: NonNullable<SourceIR['table']>): SQL {
 }
 
 /**
+ * `T(q)` in SQL (`q` a `bigint`): `floor((q - W) / h) * h` with floor division for a sliding
+ * window, `q - ttl` for a ttl. The SQL twin of `windowStart`.
+ */
+export function windowStartSql(window: Exclude<WindowSpec, { kind: 'lifetime' }>, q: SQL): SQL {
+  const start = sql`(${q} - CAST(${window.length} AS bigint))`;
+  if (window.kind === 'ttl') return start;
+  const hop = sql`CAST(${window.hop} AS bigint)`;
+  return sql`${start} - ((${start} % ${hop}) + ${hop}) % ${hop}`;
+}
+
+/**
  * SQL predicate of DESIGN §3 for an event at `ts` as of `q` (both epoch ms `bigint`):
  * `T(q) <= ts < q` with `T(q) = floor((q - W) / h) * h` (floor division), `q - ttl <= ts < q`, or
  * `ts < q` for lifetime windows.
  */
 export function windowPredicateSql(window: WindowSpec, ts: SQL, q: SQL): SQL {
   if (window.kind === 'lifetime') return sql`(${ts} < ${q})`;
-  const length = sql`CAST(${window.length} AS bigint)`;
-  if (window.kind === 'ttl') return sql`(${ts} < ${q} AND ${ts} >= ${q} - ${length})`;
-  const hop = sql`CAST(${window.hop} AS bigint)`;
-  const start = sql`(${q} - ${length})`;
-  return sql`(${ts} < ${q} AND ${ts} >= ${start} - ((${start} % ${hop}) + ${hop}) % ${hop})`;
+  return sql`(${ts} < ${q} AND ${ts} >= ${windowStartSql(window, q)})`;
 }
 
 /**

@@ -12,6 +12,7 @@ import {
   TandemError,
   type TimedValue,
   type WindowSpec,
+  windowStartSql,
 } from '@tandem/core';
 import { type SQL, sql } from 'drizzle-orm';
 import { sourceTableSql } from '../managed-tables.js';
@@ -173,17 +174,6 @@ function isEventOrder(spec: AggregationSpec): spec is EventOrderSpec {
 
 function candidateCount(spec: EventOrderSpec): number {
   return spec.fn === 'last' || spec.fn === 'latest' ? 1 : spec.k;
-}
-
-/**
- * `T(q)` of a window in SQL (`q` a `bigint`): `floor((q - W) / h) * h` with floor division for a
- * sliding window, `q - ttl` for a ttl. Mirrors core's `windowStart` and `windowPredicateSql`.
- */
-function windowStartSql(window: Exclude<WindowSpec, { kind: 'lifetime' }>, q: SQL): SQL {
-  const start = sql`(${q} - CAST(${window.length} AS bigint))`;
-  if (window.kind === 'ttl') return start;
-  const hop = sql`CAST(${window.hop} AS bigint)`;
-  return sql`${start} - ((${start} % ${hop}) + ${hop}) % ${hop}`;
 }
 
 /**
