@@ -115,6 +115,21 @@ export {
   evaluate,
 } from './expr/evaluate.js';
 export { type ExprNode, type ExprOp, walkExpr } from './expr/ir.js';
+export { OVERFLOW, type TileCodec, type TileOp, tileCodec } from './online/codec.js';
+export {
+  bodyStart,
+  coveringTiles,
+  headStart,
+  LIFETIME_GRAIN,
+  SLIDING_GRAIN,
+  TILE_BRANCHING,
+  type Tile,
+  type TileLadder,
+  tileLadder,
+  tileOf,
+  tileSize,
+} from './online/ladder.js';
+export { eventOrderKey } from './online/order-key.js';
 export { compileSql, SQL_TYPE, type SqlScope } from './expr/sql.js';
 export {
   isNumericType,

@@ -58,6 +58,8 @@ function nullableOrder(a: number | null, b: number | null): number {
 export interface FeatureFolder {
   /** True when the event counts as of `q` (window, as-of rule and `where`). */
   readonly counts: (event: SourceEvent, q: number) => boolean;
+  /** True when the event passes the feature's `where` filter (whatever the time). */
+  readonly matches: (event: SourceEvent) => boolean;
   /** The aggregated value of an event (null is ignored, except by `latest`). */
   readonly eventValue: (event: SourceEvent) => ScalarValue;
   /** Adds an event that counts to an intermediate. */
@@ -82,10 +84,11 @@ export function compileFolder(feature: FeatureIR): FeatureFolder {
     column: (name) => event.values[name] ?? null,
     feature: () => null,
   });
+  const matches = (event: SourceEvent) => where === null || where(scopeOf(event)) === true;
   const counts = (event: SourceEvent, q: number) => {
     if (!inWindow(feature.window, q, event.ts)) return false;
     if (knowsIngestion && event.ingestedAt != null && event.ingestedAt > q) return false;
-    return where === null || where(scopeOf(event)) === true;
+    return matches(event);
   };
   const eventValue = (event: SourceEvent) => (value === null ? true : value(scopeOf(event)));
   const add = (state: Intermediate, event: SourceEvent) => {
@@ -104,7 +107,7 @@ export function compileFolder(feature: FeatureIR): FeatureFolder {
     for (const event of dedupeEvents(events)) if (counts(event, q)) state = add(state, event);
     return state;
   };
-  return { counts, eventValue, add, fold };
+  return { counts, matches, eventValue, add, fold };
 }
 
 /** The value of an aggregation feature from its intermediate: `finalize`, then the default. */

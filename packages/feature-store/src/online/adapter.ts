@@ -1,0 +1,86 @@
+import type { TileOp } from '@tandem/core';
+
+/** A tile update addressed to a field of one of a group's keys (`key` indexes `WriteGroup.keys`). */
+export interface KeyedOp {
+  readonly key: number;
+  readonly field: string;
+  readonly op: TileOp;
+}
+
+/** One streamed event's updates. */
+export interface StreamedEvent {
+  /** Dedupe member: the event id, or `#<seq>` for events without one. */
+  readonly id: string;
+  /** Event time, epoch ms. */
+  readonly ts: number;
+  /** The raw-head member (the event's JSON), kept for reads of the head `[grain start, q)`. */
+  readonly raw: string;
+  /** Tile updates of every affected feature. */
+  readonly ops: readonly KeyedOp[];
+}
+
+/**
+ * Writes of one entity, applied atomically (all keys share one Redis Cluster slot):
+ * 1. each event whose `id` is in the dedupe set (`keys[0]`) is a duplicate and skipped; each with
+ *    `ts < lateBefore` is late and skipped; the others are added to the dedupe set and the raw
+ *    head (`keys[1]`, scored by `ts`) and their ops are applied in order;
+ * 2. `puts` overwrite fields (batch materialization), `deletes` remove fields;
+ * 3. `meta` fields are set on `keys[2]` when anything was applied or put;
+ * 4. dedupe and raw members with `ts < trimBefore` are removed;
+ * 5. each key with a finite `ttls[i]` (ms from now) gets that time to live, when it exists.
+ */
+export interface WriteGroup {
+  /** `[dedupe set, raw head, meta hash, ...tile hashes]`. */
+  readonly keys: readonly string[];
+  readonly events: readonly StreamedEvent[];
+  readonly lateBefore: number;
+  readonly trimBefore: number;
+  readonly puts: readonly {
+    readonly key: number;
+    readonly field: string;
+    readonly value: string;
+  }[];
+  readonly deletes: readonly { readonly key: number; readonly field: string }[];
+  readonly meta: Readonly<Record<string, string>>;
+  /** Time to live per key, ms; `Infinity` leaves the key without expiry. */
+  readonly ttls: readonly number[];
+}
+
+/** What a {@link WriteGroup} did. */
+export interface WriteOutcome {
+  readonly applied: number;
+  readonly duplicates: number;
+  readonly late: number;
+}
+
+/** A read of one key: hash fields, or the members of a sorted set scored in `[min, max)`. */
+export type ReadOp =
+  | { readonly kind: 'fields'; readonly key: string; readonly fields: readonly string[] }
+  | { readonly kind: 'range'; readonly key: string; readonly min: number; readonly max: number };
+
+/** The reply to a {@link ReadOp}: field texts (null when absent), or sorted-set members by score. */
+export type ReadReply = readonly (string | null)[];
+
+/**
+ * The storage engine under an online store: the whole contract every implementation (Redis,
+ * in-process) passes in the shared conformance suite (`@tandem/testing`). It knows nothing of
+ * features: it applies {@link TileOp}s, dedupes, trims and reads keys.
+ */
+export interface OnlineAdapter {
+  /** Applies write groups, each atomically; one round trip for all of them. */
+  write(groups: readonly WriteGroup[]): Promise<WriteOutcome[]>;
+  /** Runs read groups (each group's keys share a slot); one round trip for all of them. */
+  read(groups: readonly (readonly ReadOp[])[]): Promise<ReadReply[][]>;
+  /** Store-wide values (watermarks, counters) in the hash `key`: read, set, or add to (`incr`). */
+  globals(
+    key: string,
+    command:
+      | { readonly get: readonly string[] }
+      | { readonly set: Readonly<Record<string, string>> }
+      | { readonly incr: Readonly<Record<string, number>> },
+  ): Promise<(string | null)[]>;
+  /** Deletes every key that starts with `prefix` (a store's namespace). */
+  clear(prefix: string): Promise<void>;
+  /** Releases connections the adapter owns. */
+  close(): Promise<void>;
+}

@@ -1,0 +1,150 @@
+import {
+  type AnyFeature,
+  type FeatureIR,
+  fingerprint,
+  type SourceIR,
+  type TileCodec,
+  type TileLadder,
+  tileCodec,
+  tileLadder,
+  tileSize,
+} from '@tandem/core';
+
+/** An aggregation feature's IR. */
+export type AggregationIR = Extract<FeatureIR, { kind: 'aggregation' }>;
+
+/** How one aggregation feature lives online. */
+export interface OnlineFeature {
+  readonly feature: AnyFeature;
+  readonly ir: AggregationIR;
+  /** First 16 hex digits of the definition fingerprint: part of every field name. */
+  readonly fp: string;
+  readonly ladder: TileLadder;
+  readonly codec: TileCodec;
+  /** `l` for lifetime ladders (tiles never expire), `w` otherwise. */
+  readonly tileClass: 'l' | 'w';
+}
+
+/** Tiles of both layers live in hashes, one per entity, source, class and 2^30 ms bucket. */
+export const BUCKET_MS = 2 ** 30;
+
+/** Layers: `s` is written by streaming ingestion, `b` by batch materialization. */
+export type Layer = 's' | 'b';
+
+/** Compiles the online form of an aggregation feature. */
+export function onlineFeature(feature: AnyFeature): OnlineFeature {
+  const ir = feature.ir as AggregationIR;
+  const ladder = tileLadder(ir.window, ir.aggregation);
+  return {
+    feature,
+    ir,
+    fp: fingerprint(ir).slice(0, 16),
+    ladder,
+    codec: tileCodec(ir),
+    tileClass: ladder.lifetime ? 'l' : 'w',
+  };
+}
+
+/** The aggregation features of a source kept online, and the source's key lifetimes. */
+export interface OnlineSource {
+  readonly source: SourceIR;
+  readonly features: readonly OnlineFeature[];
+  /** The largest grain of its features, ms. */
+  readonly maxGrain: number;
+  /** The longest reach of its windowed (`w`) features, ms. */
+  readonly reach: number;
+  /** True when some feature has a lifetime ladder. */
+  readonly lifetime: boolean;
+}
+
+/** Groups online features by source. */
+export function onlineSources(features: readonly OnlineFeature[]): Map<string, OnlineSource> {
+  const groups = new Map<string, OnlineFeature[]>();
+  for (const f of features) {
+    const list = groups.get(f.ir.source.name) ?? [];
+    if (!list.some((g) => g.fp === f.fp)) list.push(f);
+    groups.set(f.ir.source.name, list);
+  }
+  return new Map(
+    [...groups].map(([name, list]) => [
+      name,
+      {
+        source: list[0]!.ir.source,
+        features: list,
+        maxGrain: Math.max(...list.map((f) => f.ladder.grain)),
+        reach: Math.max(0, ...list.filter((f) => !f.ladder.lifetime).map((f) => f.ladder.reach)),
+        lifetime: list.some((f) => f.ladder.lifetime),
+      },
+    ]),
+  );
+}
+
+/**
+ * Key names. Every key of one entity carries the same Redis Cluster hash tag, `{entity:keys}`, so
+ * one entity's keys share a slot and a Lua call can touch them all.
+ */
+export interface EntityKeys {
+  readonly tag: string;
+  /** Dedupe set of a source (event ids scored by ts). */
+  readonly seen: (source: string) => string;
+  /** Raw head of a source (event JSON scored by ts). */
+  readonly raw: (source: string) => string;
+  /** Meta hash of a source: `f:<feature>` = fingerprint, `u` = last write time. */
+  readonly meta: (source: string) => string;
+  /** Tile hash of a layer, source, class and bucket. */
+  readonly tiles: (layer: Layer, source: string, tileClass: 'l' | 'w', bucket: number) => string;
+}
+
+/** The keys of one entity in a namespace. */
+export function entityKeys(
+  namespace: string,
+  entity: { readonly name: string; readonly keys: Readonly<Record<string, unknown>> },
+  key: Readonly<Record<string, string | number>>,
+): EntityKeys {
+  const parts = Object.keys(entity.keys).map((name) => encodeURIComponent(String(key[name])));
+  const tag = `{${encodeURIComponent(entity.name)}:${parts.join(':')}}`;
+  const base = `${namespace}:${tag}`;
+  return {
+    tag,
+    seen: (source) => `${base}:d:${source}`,
+    raw: (source) => `${base}:r:${source}`,
+    meta: (source) => `${base}:m:${source}`,
+    tiles: (layer, source, tileClass, bucket) =>
+      `${base}:t:${layer}:${source}:${tileClass}:${bucket}`,
+  };
+}
+
+/** The bucket of a tile start. */
+export function bucketOf(start: number): number {
+  return Math.floor(start / BUCKET_MS);
+}
+
+/** The field of one part of one feature's tile. */
+export function tileField(
+  feature: OnlineFeature,
+  level: number,
+  start: number,
+  part: string,
+): string {
+  return `${feature.fp}:${level}:${start.toString(36)}:${part}`;
+}
+
+/**
+ * Time to live of a tile bucket key written at `now`, ms (Infinity for lifetime tiles). A tile is
+ * read until `reach` after it ends; a tile starting in the bucket is at most `reach` long.
+ */
+export function bucketTtl(
+  source: OnlineSource,
+  tileClass: 'l' | 'w',
+  bucket: number,
+  now: number,
+  lateness: number,
+): number {
+  if (tileClass === 'l') return Infinity;
+  return (bucket + 1) * BUCKET_MS + 2 * source.reach + lateness - now;
+}
+
+/** The end of a tile. */
+export function tileEnd(feature: OnlineFeature, level: number, start: number): number {
+  return start + tileSize(feature.ladder, level);
+}

@@ -1,0 +1,137 @@
+import type { OnlineAdapter, ReadOp, ReadReply, WriteGroup, WriteOutcome } from '../adapter.js';
+import { applyTileOp } from './apply-op.js';
+
+type Entry =
+  | { readonly type: 'hash'; readonly fields: Map<string, string>; expiresAt: number }
+  | { readonly type: 'zset'; readonly members: Map<string, number>; expiresAt: number };
+
+/** Options of {@link memoryAdapter}. */
+export interface MemoryAdapterOptions {
+  /** Wall clock for key expiry, epoch ms; default `Date.now`. */
+  readonly now?: () => number;
+}
+
+/**
+ * The in-process storage engine: the embedded default, with exactly the semantics of the Redis
+ * adapter (same {@link WriteGroup} rules, same tile ops, key expiry) in plain Maps.
+ */
+export function memoryAdapter(options: MemoryAdapterOptions = {}): OnlineAdapter {
+  const now = options.now ?? Date.now;
+  const entries = new Map<string, Entry>();
+
+  const live = (key: string): Entry | undefined => {
+    const entry = entries.get(key);
+    if (entry !== undefined && entry.expiresAt <= now()) {
+      entries.delete(key);
+      return undefined;
+    }
+    return entry;
+  };
+  const hash = (key: string) => {
+    const entry = live(key);
+    if (entry?.type === 'hash') return entry.fields;
+    const fields = new Map<string, string>();
+    entries.set(key, { type: 'hash', fields, expiresAt: Infinity });
+    return fields;
+  };
+  const zset = (key: string) => {
+    const entry = live(key);
+    if (entry?.type === 'zset') return entry.members;
+    const members = new Map<string, number>();
+    entries.set(key, { type: 'zset', members, expiresAt: Infinity });
+    return members;
+  };
+  const dropIfEmpty = (key: string) => {
+    const entry = entries.get(key);
+    if (entry === undefined) return;
+    const size = entry.type === 'hash' ? entry.fields.size : entry.members.size;
+    if (size === 0) entries.delete(key);
+  };
+
+  const writeGroup = (group: WriteGroup): WriteOutcome => {
+    const [seenKey, rawKey, metaKey] = group.keys as [string, string, string];
+    let applied = 0;
+    let duplicates = 0;
+    let late = 0;
+    for (const event of group.events) {
+      const seen = zset(seenKey);
+      if (seen.has(event.id)) {
+        duplicates++;
+        continue;
+      }
+      if (event.ts < group.lateBefore) {
+        late++;
+        continue;
+      }
+      seen.set(event.id, event.ts);
+      zset(rawKey).set(event.raw, event.ts);
+      for (const { key, field, op } of event.ops) {
+        const fields = hash(group.keys[key]!);
+        fields.set(field, applyTileOp(fields.get(field) ?? null, op));
+      }
+      applied++;
+    }
+    for (const put of group.puts) hash(group.keys[put.key]!).set(put.field, put.value);
+    for (const del of group.deletes) {
+      const key = group.keys[del.key]!;
+      if (live(key)?.type === 'hash') hash(key).delete(del.field);
+    }
+    if (applied > 0 || group.puts.length > 0) {
+      const meta = hash(metaKey);
+      for (const [field, value] of Object.entries(group.meta)) meta.set(field, value);
+    }
+    for (const key of [seenKey, rawKey]) {
+      const entry = live(key);
+      if (entry?.type !== 'zset') continue;
+      for (const [member, score] of entry.members) {
+        if (score < group.trimBefore) entry.members.delete(member);
+      }
+    }
+    group.keys.forEach((key, i) => {
+      dropIfEmpty(key);
+      const entry = live(key);
+      const ttl = group.ttls[i] ?? Infinity;
+      if (entry !== undefined && Number.isFinite(ttl)) entry.expiresAt = now() + ttl;
+    });
+    return { applied, duplicates, late };
+  };
+
+  const readOp = (op: ReadOp): ReadReply => {
+    const entry = live(op.key);
+    if (op.kind === 'fields') {
+      const fields = entry?.type === 'hash' ? entry.fields : undefined;
+      return op.fields.map((field) => fields?.get(field) ?? null);
+    }
+    if (entry?.type !== 'zset') return [];
+    return [...entry.members]
+      .filter(([, score]) => score >= op.min && score < op.max)
+      .sort(([a, x], [b, y]) => x - y || (a < b ? -1 : a > b ? 1 : 0))
+      .map(([member]) => member);
+  };
+
+  return {
+    async write(groups) {
+      return groups.map(writeGroup);
+    },
+    async read(groups) {
+      return groups.map((ops) => ops.map(readOp));
+    },
+    async globals(key, command) {
+      const globals = hash(key);
+      if ('get' in command) return command.get.map((name) => globals.get(name) ?? null);
+      if ('set' in command) {
+        for (const [name, value] of Object.entries(command.set)) globals.set(name, value);
+        return [];
+      }
+      return Object.entries(command.incr).map(([name, by]) => {
+        const next = String(Number(globals.get(name) ?? 0) + by);
+        globals.set(name, next);
+        return next;
+      });
+    },
+    async clear(prefix) {
+      for (const key of [...entries.keys()]) if (key.startsWith(prefix)) entries.delete(key);
+    },
+    async close() {},
+  };
+}
