@@ -6,12 +6,23 @@ export {
   writeCsv,
   writeJsonl,
 } from './export/write.js';
-export { eventSchema, type IngestEvent, type IngestResult } from './offline/ingest.js';
+export type {
+  OnlineIngestOutcome,
+  OnlineLag,
+  SyncOnlineResult,
+} from './ingestion/backlog.js';
+export {
+  eventSchema,
+  type IngestEvent,
+  type IngestResult,
+  type WrittenEvent,
+} from './offline/ingest.js';
 export { managedTableName, sourceTableSql } from './offline/managed-tables.js';
 export {
   createOfflineStore,
   type OfflineStore,
   type OfflineStoreOptions,
+  type StoreIngestResult,
 } from './offline/store.js';
 export type { EntityRowsInput, EntityTimeOptions } from './offline/training-set/entity-rows.js';
 export {
@@ -20,6 +31,58 @@ export {
   writeTrainingSetInto,
 } from './offline/training-set/into.js';
 export type { TrainingRow, TrainingSetOptions } from './offline/training-set/training-set.js';
+// The online store (issue 4): adapters, reference op semantics, the store.
+export type {
+  KeyedOp,
+  KeyedOp,
+  OnlineAdapter,
+  OnlineAdapter,
+  ReadOp,
+  ReadOp,
+  ReadReply,
+  ReadReply,
+  StreamedEvent,
+  StreamedEvent,
+  WriteGroup,
+  WriteGroup,
+  WriteOutcome,
+  WriteOutcome,
+} from './online/adapter.js';
+export {
+  type MemoryAdapterOptions,
+  type MemoryAdapterOptions,
+  memoryAdapter,
+  memoryAdapter,
+} from './online/memory/adapter.js';
+export { applyTileOp, applyTileOp } from './online/memory/apply-op.js';
+export {
+  type RedisAdapterOptions,
+  type RedisAdapterOptions,
+  redisAdapter,
+  redisAdapter,
+} from './online/redis/adapter.js';
+export {
+  createOnlineStore,
+  createOnlineStore,
+  type FeatureStatus,
+  type FeatureStatus,
+  type MaterializedTiles,
+  type MaterializedTiles,
+  type OnlineEvent,
+  type OnlineEvent,
+  type OnlineFeatureRequest,
+  type OnlineFeatureRequest,
+  type OnlineFeatureRow,
+  type OnlineFeatureRow,
+  type OnlineFeatureValue,
+  type OnlineFeatureValue,
+  type OnlineStore,
+  type OnlineStore,
+  type OnlineStoreOptions,
+  type OnlineStoreOptions,
+  type OnlineWriteResult,
+  type OnlineWriteResult,
+} from './online/store.js';
 export type { Definitions } from './registry/definitions.js';
 export {
   type ApplyOptions,

@@ -16,6 +16,20 @@ export interface IngestResult {
   readonly duplicates: number;
   /** The ingestion time stamped on the written events, epoch ms. */
   readonly ingestedAt: number;
+  /** The events written, as stored (with their sequence numbers), when asked for with `returnWritten`. */
+  readonly written?: readonly WrittenEvent[];
+}
+
+/** An event as stored in a managed table: keys, time, id, sequence, ingestion time, field values. */
+export interface WrittenEvent {
+  /** Entity key values by key name. */
+  readonly key: Readonly<Record<string, string | number>>;
+  readonly ts: number;
+  readonly eventId: string | null;
+  readonly seq: number;
+  readonly ingestedAt: number;
+  /** Field values by field name. */
+  readonly values: Readonly<Record<string, string | number | boolean | null>>;
 }
 
 const schemas = new WeakMap<SourceIR, z.ZodType>();
@@ -70,6 +84,7 @@ export async function ingestEvents(
   source: Source,
   events: readonly IngestEvent[],
   ingestedAt: number,
+  returnWritten = false,
 ): Promise<IngestResult> {
   const ir = source.ir;
   if (ir.table !== null) {
@@ -96,7 +111,11 @@ export async function ingestEvents(
     }
     return parsed.data as Record<string, unknown>;
   });
-  if (rows.length === 0) return { inserted: 0, duplicates: 0, ingestedAt };
+  if (rows.length === 0) {
+    return returnWritten
+      ? { inserted: 0, duplicates: 0, ingestedAt, written: [] }
+      : { inserted: 0, duplicates: 0, ingestedAt };
+  }
 
   const columns: { column: string; type: string; values: unknown[] }[] = [
     ...Object.entries(ir.entity.keys).map(([key, type]) => ({
@@ -121,19 +140,79 @@ export async function ingestEvents(
     columns.map((c) => sql`CAST(${arrayLiteral(c.values)} AS ${sql.raw(c.type)})`),
     sql`, `,
   );
-  const inserted = await executor.query<{ n: number }>(sql`
-    WITH written AS (
+  const insert = sql`
       INSERT INTO ${sourceTableSql(schema, ir)} (${sql.join(
         columns.map((c) => sql.identifier(c.column)),
         sql`, `,
       )})
       SELECT * FROM unnest(${unnest})
-      ON CONFLICT (${keyList}, event_id) DO NOTHING
-      RETURNING 1
-    )
+      ON CONFLICT (${keyList}, event_id) DO NOTHING`;
+  if (returnWritten) {
+    const written = await executor.query<Record<string, unknown>>(
+      sql`${insert} RETURNING ${writtenColumnsSql(ir)}`,
+    );
+    return {
+      inserted: written.length,
+      duplicates: rows.length - written.length,
+      ingestedAt,
+      written: written.map((row) => writtenEvent(ir, row)),
+    };
+  }
+  const inserted = await executor.query<{ n: number }>(sql`
+    WITH written AS (${insert} RETURNING 1)
     SELECT CAST(count(*) AS integer) AS n FROM written`);
   const n = Number(inserted[0]?.n ?? 0);
   return { inserted: n, duplicates: rows.length - n, ingestedAt };
+}
+
+/**
+ * The columns of a managed table read back as a {@link WrittenEvent}: keys, `__ts`, `__event_id`,
+ * `__seq`, `__ingested_at` and `f_<field>`, with 64-bit integers as text (exact on both engines).
+ */
+export function writtenColumnsSql(ir: SourceIR): SQL {
+  const text = (column: string, alias: string) =>
+    sql`CAST(${sql.identifier(column)} AS text) AS ${sql.identifier(alias)}`;
+  return sql.join(
+    [
+      ...Object.entries(ir.entity.keys).map(([key, type]) =>
+        type === 'int'
+          ? text(ir.keyColumns[key]!, `k_${key}`)
+          : sql`${sql.identifier(ir.keyColumns[key]!)} AS ${sql.identifier(`k_${key}`)}`,
+      ),
+      text('ts', '__ts'),
+      sql`event_id AS __event_id`,
+      text('seq', '__seq'),
+      text('ingested_at', '__ingested_at'),
+      ...Object.entries(ir.fields).map(([name, field]) =>
+        field.type === 'int'
+          ? text(field.column, `f_${name}`)
+          : sql`${sql.identifier(field.column)} AS ${sql.identifier(`f_${name}`)}`,
+      ),
+    ],
+    sql`, `,
+  );
+}
+
+/** A row selected with {@link writtenColumnsSql} as a {@link WrittenEvent}. */
+export function writtenEvent(ir: SourceIR, row: Record<string, unknown>): WrittenEvent {
+  const key: Record<string, string | number> = {};
+  for (const [name, type] of Object.entries(ir.entity.keys)) {
+    const value = row[`k_${name}`];
+    key[name] = type === 'int' ? Number(value) : String(value);
+  }
+  const values: Record<string, string | number | boolean | null> = {};
+  for (const [name, field] of Object.entries(ir.fields)) {
+    const value = row[`f_${name}`] as string | number | boolean | null;
+    values[name] = value === null ? null : field.type === 'int' ? Number(value) : value;
+  }
+  return {
+    key,
+    ts: Number(row.__ts),
+    eventId: (row.__event_id as string | null) ?? null,
+    seq: Number(row.__seq),
+    ingestedAt: Number(row.__ingested_at),
+    values,
+  };
 }
 
 const ARRAY_TYPE: Readonly<Record<ValueType, string>> = {

@@ -1,6 +1,16 @@
-import type { Source } from '@tandem/core';
+import { type Source, TandemError } from '@tandem/core';
 import type { SqlExecutor } from '../executor/executor.js';
+import {
+  backlogDdl,
+  type OnlineIngestOutcome,
+  type OnlineLag,
+  onlineLag,
+  type SyncOnlineResult,
+  streamToOnline,
+  syncOnline,
+} from '../ingestion/backlog.js';
 import { assertSchemaName } from '../internal/names.js';
+import type { OnlineStore } from '../online/store.js';
 import { withStatistics } from '../statistics/collector.js';
 import { saveTrainingStatistics } from '../statistics/store.js';
 import type { TrainingStatistics } from '../statistics/types.js';
@@ -35,6 +45,18 @@ export interface OfflineStoreOptions {
   readonly schema?: string;
   /** Clock for `ingestedAt` stamps, epoch ms; default `Date.now`. */
   readonly clock?: () => number;
+  /**
+   * The online store that ingestion streams to after Postgres commits (the source of truth). When
+   * it fails, ingestion still succeeds, reports the events as pending, and keeps them in a backlog
+   * that {@link OfflineStore.syncOnline} applies later.
+   */
+  readonly online?: OnlineStore;
+}
+
+/** What an ingestion did, offline and (with an online store) online. */
+export interface StoreIngestResult extends IngestResult {
+  /** The online outcome; absent without an online store. */
+  readonly online?: OnlineIngestOutcome;
 }
 
 /** The offline store: managed event tables in Postgres (or PGlite) and the ingestion API. */
@@ -45,8 +67,15 @@ export interface OfflineStore {
   readonly schema: string;
   /** Creates the managed tables (and their indexes) of the given sources; idempotent. */
   apply(sources: readonly Source[]): Promise<void>;
-  /** Validates and writes a batch of events into a managed source; see `ingestEvents`. */
-  ingest(source: Source, events: readonly IngestEvent[]): Promise<IngestResult>;
+  /**
+   * Validates and writes a batch of events into a managed source (see `ingestEvents`), then
+   * streams the written events to the online store, if any.
+   */
+  ingest(source: Source, events: readonly IngestEvent[]): Promise<StoreIngestResult>;
+  /** How far the online store lags behind Postgres (batches it failed to take). */
+  onlineLag(): Promise<OnlineLag>;
+  /** Applies the online backlog; see {@link syncOnline}. Needs the sources the backlog names. */
+  syncOnline(sources: readonly Source[]): Promise<SyncOnlineResult>;
   /**
    * Point-in-time correct training rows in input order, streamed with flat memory: each entity
    * row's own columns plus every requested feature as of the row's time.
@@ -70,13 +99,40 @@ export function createOfflineStore(options: OfflineStoreOptions): OfflineStore {
     schema,
     async apply(sources) {
       await executor.transaction(async (tx) => {
+        for (const statement of backlogDdl(schema)) await tx.query(statement);
         for (const source of sources) {
           if (source.ir.table !== null) continue;
           for (const statement of managedTableDdl(schema, source.ir)) await tx.query(statement);
         }
       });
     },
-    ingest: (source, events) => ingestEvents(executor, schema, source, events, clock()),
+    async ingest(source, events) {
+      const { online } = options;
+      const now = clock();
+      const result = await ingestEvents(
+        executor,
+        schema,
+        source,
+        events,
+        now,
+        online !== undefined,
+      );
+      if (online === undefined) return result;
+      const { written: _written, ...counts } = result;
+      return {
+        ...counts,
+        online: await streamToOnline(executor, schema, online, source, result, now),
+      };
+    },
+    onlineLag: () => onlineLag(executor, schema),
+    syncOnline(sources) {
+      if (options.online === undefined) {
+        throw new TandemError('INVALID_ARGUMENT', 'this offline store has no online store', {
+          path: 'online',
+        });
+      }
+      return syncOnline(executor, schema, options.online, sources);
+    },
     getTrainingSet: (training) => readTrainingSet(executor, schema, training),
     async writeTrainingSet(training) {
       const { rows, statistics } = withStatistics(
