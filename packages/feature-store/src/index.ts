@@ -34,53 +34,26 @@ export type { TrainingRow, TrainingSetOptions } from './offline/training-set/tra
 // The online store (issue 4): adapters, reference op semantics, the store.
 export type {
   KeyedOp,
-  KeyedOp,
-  OnlineAdapter,
   OnlineAdapter,
   ReadOp,
-  ReadOp,
-  ReadReply,
   ReadReply,
   StreamedEvent,
-  StreamedEvent,
   WriteGroup,
-  WriteGroup,
-  WriteOutcome,
   WriteOutcome,
 } from './online/adapter.js';
-export {
-  type MemoryAdapterOptions,
-  type MemoryAdapterOptions,
-  memoryAdapter,
-  memoryAdapter,
-} from './online/memory/adapter.js';
-export { applyTileOp, applyTileOp } from './online/memory/apply-op.js';
-export {
-  type RedisAdapterOptions,
-  type RedisAdapterOptions,
-  redisAdapter,
-  redisAdapter,
-} from './online/redis/adapter.js';
+export { type MemoryAdapterOptions, memoryAdapter } from './online/memory/adapter.js';
+export { applyTileOp } from './online/memory/apply-op.js';
+export { type RedisAdapterOptions, redisAdapter } from './online/redis/adapter.js';
 export {
   createOnlineStore,
-  createOnlineStore,
-  type FeatureStatus,
   type FeatureStatus,
   type MaterializedTiles,
-  type MaterializedTiles,
-  type OnlineEvent,
   type OnlineEvent,
   type OnlineFeatureRequest,
-  type OnlineFeatureRequest,
-  type OnlineFeatureRow,
   type OnlineFeatureRow,
   type OnlineFeatureValue,
-  type OnlineFeatureValue,
-  type OnlineStore,
   type OnlineStore,
   type OnlineStoreOptions,
-  type OnlineStoreOptions,
-  type OnlineWriteResult,
   type OnlineWriteResult,
 } from './online/store.js';
 export type { Definitions } from './registry/definitions.js';
