@@ -5,17 +5,21 @@ import { floorMod, type WindowSpec, windowStart } from '../time/window.js';
 /** Tiles of level `j` are `grain * 4^j` ms long and start at multiples of their length. */
 export const TILE_BRANCHING = 4;
 
-/** Grain of sliding-window ladders whose hop is a multiple of it: one minute. */
-export const SLIDING_GRAIN = 60_000;
+/**
+ * The largest grain of sliding-window ladders: one hour. A ladder's grain is `gcd(hop, 1 h)`, so
+ * every `T(q)` is a tile boundary; a coarser grain means fewer tiles per read and at most one grain
+ * of raw head events.
+ */
+export const SLIDING_GRAIN = 3_600_000;
 
 /**
- * Grain of lifetime (and attribute ttl) ladders: 2^16 ms. Its levels are powers of two up to
- * 2^52, so every tile boundary is exact in a double and the whole safe-integer time range is
+ * Grain of lifetime and cutoff ladders: 2^22 ms (about 70 minutes). Its levels are powers of two
+ * up to 2^52, so every tile boundary is exact in a double and the whole safe-integer time range is
  * covered by a bounded number of tiles.
  */
-export const LIFETIME_GRAIN = 2 ** 16;
+export const LIFETIME_GRAIN = 2 ** 22;
 
-const LIFETIME_LEVELS = 19; // 2^16 * 4^18 = 2^52
+const LIFETIME_LEVELS = 16; // 2^22 * 4^15 = 2^52
 const LIFETIME_ORIGIN = -(2 ** 53);
 
 /**
@@ -42,7 +46,7 @@ export interface TileLadder {
 
 /**
  * The ladder of an aggregation over a window. Order aggregations (`last`, `latest`, `lastK`)
- * use the 2^16 ms grain and a cutoff whatever the hop; others use `gcd(hop, 1 minute)`, so every
+ * use the 2^22 ms grain and a cutoff whatever the hop; others use `gcd(hop, 1 hour)`, so every
  * `T(q)` is a tile boundary.
  */
 export function tileLadder(window: WindowSpec, aggregation: AggregationSpec): TileLadder {

@@ -64,7 +64,8 @@ function fieldSchema(type: ValueType): z.ZodType {
     case 'int':
       return z.number().int();
     case 'float':
-      return z.number();
+      // -0 is stored as 0: JSON (the online store's tiles, exports) cannot carry the sign of zero.
+      return z.number().transform((x) => (x === 0 ? 0 : x));
     case 'string':
       return text();
     case 'bool':
