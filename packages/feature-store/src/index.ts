@@ -55,6 +55,7 @@ export {
   type OnlineStore,
   type OnlineStoreOptions,
   type OnlineWriteResult,
+  type RowOf,
 } from './online/store.js';
 export type { Definitions } from './registry/definitions.js';
 export {

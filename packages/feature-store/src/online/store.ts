@@ -15,6 +15,7 @@ import {
   merge,
   type ScalarValue,
   type SourceEvent,
+  type SourceIR,
   TandemError,
   type Tile,
   tileOf,
@@ -56,27 +57,39 @@ export interface OnlineWriteResult {
 export type FeatureStatus = 'present' | 'missing' | 'outside_ttl' | 'definition_mismatch';
 
 /** One feature value read online. */
-export interface OnlineFeatureValue {
+export interface OnlineFeatureValue<TValue = ScalarValue | readonly ScalarValue[]> {
   /** The value (the feature's default when missing). */
-  readonly value: ScalarValue | readonly ScalarValue[];
+  readonly value: TValue;
   /** Whether the value is backed by data written under this definition. */
   readonly status: FeatureStatus;
   /** Time since the entity's source was last written, ms; null when never written. */
   readonly freshnessMs: number | null;
 }
 
-/** One entity's features. */
-export interface OnlineFeatureRow {
+/**
+ * One entity's features. `TRow` is the service's row type (`service.$inferRow`), so
+ * `row.values.amount_sum_7d.value` is typed.
+ */
+export interface OnlineFeatureRow<TRow = Record<string, ScalarValue | readonly ScalarValue[]>> {
   /** The entity keys as requested. */
   readonly entity: Readonly<Record<string, string | number>>;
   /** Every output feature of the service, in layout order. */
-  readonly values: Readonly<Record<string, OnlineFeatureValue>>;
+  readonly values: { readonly [K in keyof TRow]: OnlineFeatureValue<TRow[K]> };
 }
 
+/** The row type of what a read selects: a service's `$inferRow`, or untyped for feature lists. */
+export type RowOf<TSelection> = TSelection extends FeatureService
+  ? TSelection['$inferRow']
+  : Record<string, ScalarValue | readonly ScalarValue[]>;
+
 /** A read of a service's features for N entities. */
-export interface OnlineFeatureRequest {
+export interface OnlineFeatureRequest<
+  TSelection extends FeatureService | readonly AnyFeature[] =
+    | FeatureService
+    | readonly AnyFeature[],
+> {
   /** The feature service (or the feature list) to read. */
-  readonly service: FeatureService | readonly AnyFeature[];
+  readonly service: TSelection;
   /** Entity keys per row (keys of every entity the service uses). */
   readonly entities: readonly Readonly<Record<string, string | number>>[];
   /** Request data per row, for request-time features. */
@@ -124,20 +137,33 @@ export interface OnlineStore {
   readonly allowedLateness: number;
   /** The online form of every feature kept, by name. */
   readonly features: ReadonlyMap<string, OnlineFeature>;
-  /** Streams events of a source into the stream layer: deduped by event id, atomic per entity. */
-  writeEvents(source: string, events: readonly OnlineEvent[]): Promise<OnlineWriteResult>;
+  /**
+   * Streams events of a source into the stream layer: deduped by event id, atomic per entity.
+   * `options.lateBefore` overrides the late bound (default now - allowedLateness): repair replays
+   * events from the batch watermark on.
+   */
+  writeEvents(
+    source: string,
+    events: readonly OnlineEvent[],
+    options?: { readonly lateBefore?: number },
+  ): Promise<OnlineWriteResult>;
   /** Overwrites batch-layer tiles (materialization). */
   writeTiles(source: string, entities: readonly MaterializedTiles[]): Promise<void>;
-  /** Reads features for N entities in one round trip. */
-  getOnlineFeatures(request: OnlineFeatureRequest): Promise<OnlineFeatureRow[]>;
+  /** Reads features for N entities in one round trip; rows are typed by the service. */
+  getOnlineFeatures<TSelection extends FeatureService | readonly AnyFeature[]>(
+    request: OnlineFeatureRequest<TSelection>,
+  ): Promise<OnlineFeatureRow<RowOf<TSelection>>[]>;
   /** The batch watermark of a source (events with `ts` below it are in the batch layer), or null. */
   watermark(source: string): Promise<number | null>;
   /** Sets the batch watermark of a source (after a complete materialization run). */
   setWatermark(source: string, end: number): Promise<void>;
   /** Late events counted per source since the store's namespace was created. */
   lateEvents(): Promise<Record<string, number>>;
-  /** Deletes every key of the namespace. */
-  clear(): Promise<void>;
+  /**
+   * Deletes every key of the namespace, or, given `sources`, every entity key of those sources
+   * (their store-wide watermarks and late counts stay).
+   */
+  clear(sources?: readonly string[]): Promise<void>;
   /** Closes the adapter. */
   close(): Promise<void>;
 }
@@ -263,12 +289,17 @@ export function createOnlineStore(options: OnlineStoreOptions): OnlineStore {
     return entityKeys(namespace, entity, key);
   };
 
-  const writeEvents = async (sourceName: string, events: readonly OnlineEvent[]) => {
+  const writeEvents = async (
+    sourceName: string,
+    events: readonly OnlineEvent[],
+    options: { readonly lateBefore?: number } = {},
+  ) => {
     const source = sourceOf(sourceName);
     const now = clock();
     const byEntity = new Map<string, { keys: EntityKeys; events: OnlineEvent[] }>();
     events.forEach((event, i) => {
       const keys = keysOf(source.source.entity, event.key, `events[${i}]`);
+      checkEvent(source.source, event, `events[${i}]`);
       const group = byEntity.get(keys.tag) ?? { keys, events: [] };
       group.events.push(event);
       byEntity.set(keys.tag, group);
@@ -323,7 +354,7 @@ export function createOnlineStore(options: OnlineStoreOptions): OnlineStore {
       groups.push({
         keys: keyList,
         events: streamed,
-        lateBefore: now - lateness,
+        lateBefore: options.lateBefore ?? now - lateness,
         trimBefore: now - lateness - source.maxGrain,
         puts: [],
         deletes: [],
@@ -535,7 +566,7 @@ export function createOnlineStore(options: OnlineStoreOptions): OnlineStore {
             : Math.max(...(fresh as number[])),
         };
       }
-      return { entity: request.entities[row]!, values: out };
+      return { entity: request.entities[row]!, values: out as OnlineFeatureRow['values'] };
     });
   };
 
@@ -545,7 +576,7 @@ export function createOnlineStore(options: OnlineStoreOptions): OnlineStore {
     features: byName,
     writeEvents,
     writeTiles,
-    getOnlineFeatures,
+    getOnlineFeatures: getOnlineFeatures as OnlineStore['getOnlineFeatures'],
     async watermark(source) {
       const [text] = await adapter.globals(globalsKey, { get: [`wm:${source}`] });
       return text == null ? null : Number(text);
@@ -559,9 +590,63 @@ export function createOnlineStore(options: OnlineStoreOptions): OnlineStore {
       const counts = await adapter.globals(globalsKey, { get: names.map((n) => `late:${n}`) });
       return Object.fromEntries(names.map((n, i) => [n, Number(counts[i] ?? 0)]));
     },
-    clear: () => adapter.clear(`${namespace}:`),
+    clear: (only) =>
+      only === undefined
+        ? adapter.clear(`${namespace}:`)
+        : adapter.clear(`${namespace}:`, (key) => sourceOfKey(key, namespace.length + 1, only)),
     close: () => adapter.close(),
   };
+}
+
+/** True when `key` (`<ns>:{<tag>}:<kind>:...`) is an entity key of one of `sources`. */
+function sourceOfKey(key: string, from: number, sources: readonly string[]): boolean {
+  // Tags hold URI-encoded parts, so the first `}` after the namespace closes the tag.
+  const close = key.indexOf('}:', from);
+  if (close < 0) return false;
+  const [kind, a, b] = key.slice(close + 2).split(':');
+  const source = kind === 't' ? b : a;
+  return source !== undefined && sources.includes(source);
+}
+
+/**
+ * Rejects what the offline ingestion rejects, before anything is written: `ts` not an integer,
+ * an empty `eventId`, unknown fields, values not of their field's type, nulls in non-nullable
+ * fields. (Keys are checked by `keysOf`.)
+ */
+function checkEvent(source: SourceIR, event: OnlineEvent, path: string): void {
+  const fail = (where: string, message: string): never => {
+    throw new TandemError('INVALID_EVENT', `${message} (source ${source.name})`, {
+      path: `${path}${where}`,
+    });
+  };
+  if (!Number.isSafeInteger(event.ts)) fail('.ts', 'ts must be an integer (epoch ms)');
+  if (event.eventId != null && (typeof event.eventId !== 'string' || event.eventId === '')) {
+    fail('.eventId', 'eventId must be a non-empty string');
+  }
+  const values = (event.values ?? {}) as Readonly<Record<string, unknown>>;
+  for (const name of Object.keys(values)) {
+    if (!Object.hasOwn(source.fields, name)) fail(`.${name}`, `unknown field ${name}`);
+  }
+  for (const [name, field] of Object.entries(source.fields)) {
+    const value = values[name];
+    if (value === null || value === undefined) {
+      if (!field.nullable) fail(`.${name}`, `${name} must not be null`);
+      continue;
+    }
+    const ok =
+      field.type === 'int'
+        ? Number.isInteger(value)
+        : field.type === 'float'
+          ? typeof value === 'number' && Number.isFinite(value)
+          : field.type === 'string'
+            ? typeof value === 'string'
+            : typeof value === 'boolean';
+    if (!ok)
+      fail(
+        `.${name}`,
+        `${name} must be ${field.type === 'bool' ? 'a boolean' : `a ${field.type}`}`,
+      );
+  }
 }
 
 /** The aggregation features a feature rests on (itself, for an aggregation). */
