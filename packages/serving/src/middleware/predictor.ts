@@ -455,21 +455,19 @@ export function createPredictor(options: PredictorOptions): Predictor {
         ...(at === undefined ? {} : { at }),
       });
     const started = performance.now();
+    let rows: OnlineFeatureRow[];
     try {
-      const rows = await deadline.race(
-        breaker === undefined ? read() : breaker.execute(read),
-        'fetch',
-      );
-      metrics.featureFetch(service.name, (performance.now() - started) / 1000, true);
-      const row = rows[0];
-      if (row === undefined) {
-        throw new ServingError('STORE_UNAVAILABLE', 'the online store returned no row');
-      }
-      return row;
+      rows = await deadline.race(breaker === undefined ? read() : breaker.execute(read), 'fetch');
     } catch (error) {
       metrics.featureFetch(service.name, (performance.now() - started) / 1000, false);
       throw error;
     }
+    metrics.featureFetch(service.name, (performance.now() - started) / 1000, true);
+    const row = rows[0];
+    if (row === undefined) {
+      throw new ServingError('STORE_UNAVAILABLE', 'the online store returned no row');
+    }
+    return row;
   };
 
   const vectorOf = (service: FeatureService, row: OnlineFeatureRow | undefined): FeatureVector => {

@@ -73,7 +73,7 @@ export function middleware(options: MiddlewareOptions): TandemRouter {
     const limiter = predictor.limiter;
     if (limiter !== undefined) {
       // Tensor-level inference shares the concurrency limit (and its 429/503) with predictions.
-      const slot: RequestHandler = async (req, res, next) => {
+      const slot: RequestHandler = async (_req, res, next) => {
         try {
           const free = limiter.tryAcquire();
           if (free !== undefined) {
