@@ -126,3 +126,11 @@ export {
   valueArb,
   valueWithinBounds,
 } from './parity/values.js';
+// A standalone redis-server of the test process, to stop and restart (outage tests).
+export {
+  type RedisServerOptions,
+  type RedisServerStopOptions,
+  redisServerUnavailableReason,
+  startRedisServer,
+  type TestRedisServer,
+} from './env/redis/server.js';

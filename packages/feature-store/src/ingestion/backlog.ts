@@ -57,11 +57,20 @@ export async function streamToOnline(
   source: Source,
   result: IngestResult,
   now: number,
+  timeoutMs: number,
 ): Promise<OnlineIngestOutcome> {
   const written = result.written ?? [];
   if (written.length === 0) return { status: 'applied', applied: 0, duplicates: 0, late: 0 };
+  let timer: NodeJS.Timeout | undefined;
   try {
-    const outcome = await online.writeEvents(source.ir.name, written);
+    // A write that times out may still land later: the backlog replay is deduped by event id.
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new Error(`the online store did not answer within ${timeoutMs} ms`)),
+        timeoutMs,
+      );
+    });
+    const outcome = await Promise.race([online.writeEvents(source.ir.name, written), timeout]);
     return { status: 'applied', ...outcome };
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
@@ -70,6 +79,8 @@ export async function streamToOnline(
       INSERT INTO ${backlogTableSql(schema)} (source, seq_from, seq_to, events, failed_at, error)
       VALUES (${source.ir.name}, ${Math.min(...seqs)}, ${Math.max(...seqs)}, ${written.length}, ${now}, ${message})`);
     return { status: 'pending', pending: written.length, error: message };
+  } finally {
+    clearTimeout(timer);
   }
 }
 

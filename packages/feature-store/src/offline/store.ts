@@ -51,6 +51,11 @@ export interface OfflineStoreOptions {
    * that {@link OfflineStore.syncOnline} applies later.
    */
   readonly online?: OnlineStore;
+  /**
+   * How long ingestion waits for the online store before reporting the batch as pending (it is
+   * then in the backlog; Postgres has it either way), ms; default 1000.
+   */
+  readonly onlineTimeoutMs?: number;
 }
 
 /** What an ingestion did, offline and (with an online store) online. */
@@ -121,7 +126,15 @@ export function createOfflineStore(options: OfflineStoreOptions): OfflineStore {
       const { written: _written, ...counts } = result;
       return {
         ...counts,
-        online: await streamToOnline(executor, schema, online, source, result, now),
+        online: await streamToOnline(
+          executor,
+          schema,
+          online,
+          source,
+          result,
+          now,
+          options.onlineTimeoutMs ?? 1000,
+        ),
       };
     },
     onlineLag: () => onlineLag(executor, schema),

@@ -211,8 +211,16 @@ export function createPredictor(options: PredictorOptions): Predictor {
   const limiter =
     options.limits === false ? undefined : createConcurrencyLimiter(options.limits ?? {});
   if (limiter !== undefined) metrics.trackLoad(() => limiter);
+  // A hanging store must trip the breaker (and get the fallback) before the request deadline
+  // answers 504: by default the breaker gives up at half the deadline.
+  const breakerOptions = options.breaker === false ? undefined : (options.breaker ?? {});
   const breaker =
-    options.breaker === false ? undefined : createCircuitBreaker(options.breaker ?? {});
+    breakerOptions === undefined
+      ? undefined
+      : createCircuitBreaker({
+          ...breakerOptions,
+          callTimeoutMs: breakerOptions.callTimeoutMs ?? (options.deadlineMs ?? 1000) / 2,
+        });
   if (breaker !== undefined) {
     metrics.circuit(breaker.name, 'closed', false);
     breaker.onStateChange((t) => {
@@ -656,6 +664,7 @@ export function createPredictor(options: PredictorOptions): Predictor {
                 ? error
                 : new ServingError('STORE_UNAVAILABLE', 'the online store failed', {
                     cause: error,
+                    retryAfterSeconds: 1,
                   });
             if (!state.fallbackEnabled || state.fallback?.onStoreError === false) throw serving;
             fallbackReason = serving.code === 'CIRCUIT_OPEN' ? 'circuit_open' : 'store_unavailable';
