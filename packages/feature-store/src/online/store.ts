@@ -421,6 +421,36 @@ export function createOnlineStore(options: OnlineStoreOptions): OnlineStore {
     await adapter.write(groups);
   };
 
+  /** The tiles a read of `f` at `q` takes (batch below the watermark, stream above), cached. */
+  type PlannedTile = { layer: Layer; bucket: number; fields: readonly string[] };
+  const tilePlans = new Map<string, PlannedTile[]>();
+  const tilePlan = (f: OnlineFeature, q: number, head: number, mark: number | null) => {
+    const start = bodyStart(f.ladder, f.ir.window, q);
+    const batchEnd =
+      mark === null ? -Infinity : Math.min(head, mark - floorMod(mark, f.ladder.grain));
+    const cacheKey = `${f.fp}|${start}|${head}|${batchEnd}`;
+    let planned = tilePlans.get(cacheKey);
+    if (planned !== undefined) return planned;
+    const tiles: { layer: Layer; tile: Tile }[] = [];
+    if (batchEnd > start) {
+      for (const tile of coveringTiles(f.ladder, start, batchEnd)) tiles.push({ layer: 'b', tile });
+    }
+    const streamFrom = Math.max(start, batchEnd);
+    if (streamFrom < head) {
+      for (const tile of coveringTiles(f.ladder, streamFrom, head))
+        tiles.push({ layer: 's', tile });
+    }
+    planned = tiles.map(({ layer, tile }) => ({
+      layer,
+      bucket: bucketOf(tile.start),
+      fields: f.codec.parts.map((part) => tileField(f, tile.level, tile.start, part)),
+    }));
+    // Reads at "now" reuse a handful of plans; parity replays read at many times.
+    if (tilePlans.size >= 4096) tilePlans.clear();
+    tilePlans.set(cacheKey, planned);
+    return planned;
+  };
+
   const getOnlineFeatures = async (request: OnlineFeatureRequest): Promise<OnlineFeatureRow[]> => {
     const plan = planOf(request.service);
     const q = request.at ?? clock();
@@ -432,52 +462,55 @@ export function createOnlineStore(options: OnlineStoreOptions): OnlineStore {
     type Pending = {
       ops: ReadOp[];
       index: Map<string, number>;
+      fields: Map<string, number>[];
     };
     const rows = request.entities.map((key, row) => {
       const groups = new Map<string, Pending>();
+      const keysByEntity = new Map<string, EntityKeys>();
+      const entityKeysOf = (entity: OnlineSource['source']['entity']) => {
+        let keys = keysByEntity.get(entity.name);
+        if (keys === undefined) {
+          keys = keysOf(entity, key, `entities[${row}]`);
+          keysByEntity.set(entity.name, keys);
+        }
+        return keys;
+      };
       const opOf = (keys: EntityKeys) => {
         let pending = groups.get(keys.tag);
         if (pending === undefined) {
-          pending = { ops: [], index: new Map() };
+          pending = { ops: [], index: new Map(), fields: [] };
           groups.set(keys.tag, pending);
         }
         return pending;
       };
+      /** Where a field comes back: its key's read op and its position (each field asked once). */
       const fieldSlot = (pending: Pending, key: string, field: string) => {
         let at = pending.index.get(key);
         if (at === undefined) {
           at = pending.ops.length;
           pending.ops.push({ kind: 'fields', key, fields: [] });
+          pending.fields.push(new Map());
           pending.index.set(key, at);
         }
-        const op = pending.ops[at] as unknown as { fields: string[] };
-        op.fields.push(field);
-        return { op: at, field: op.fields.length - 1 };
+        const positions = pending.fields[at]!;
+        let position = positions.get(field);
+        if (position === undefined) {
+          const fields = (pending.ops[at] as unknown as { fields: string[] }).fields;
+          position = fields.length;
+          fields.push(field);
+          positions.set(field, position);
+        }
+        return { op: at, field: position };
       };
       const reads = plan.aggregations.map(({ online: f }) => {
         const sourceName = f.ir.source.name;
-        const keys = keysOf(f.ir.source.entity, key, `entities[${row}]`);
+        const keys = entityKeysOf(f.ir.source.entity);
         const pending = opOf(keys);
         const head = headStart(f.ladder, q);
-        const start = bodyStart(f.ladder, f.ir.window, q);
         const mark = marks.get(sourceName) ?? null;
-        const batchEnd =
-          mark === null ? -Infinity : Math.min(head, mark - floorMod(mark, f.ladder.grain));
-        const tiles: { layer: Layer; tile: Tile }[] = [];
-        if (batchEnd > start) {
-          for (const tile of coveringTiles(f.ladder, start, batchEnd))
-            tiles.push({ layer: 'b', tile });
-        }
-        const streamFrom = Math.max(start, batchEnd);
-        if (streamFrom < head) {
-          for (const tile of coveringTiles(f.ladder, streamFrom, head))
-            tiles.push({ layer: 's', tile });
-        }
-        const slots = tiles.map(({ layer, tile }) => {
-          const name = keys.tiles(layer, sourceName, f.tileClass, bucketOf(tile.start));
-          return f.codec.parts.map((part) =>
-            fieldSlot(pending, name, tileField(f, tile.level, tile.start, part)),
-          );
+        const slots = tilePlan(f, q, head, mark).map((tile) => {
+          const name = keys.tiles(tile.layer, sourceName, f.tileClass, tile.bucket);
+          return tile.fields.map((field) => fieldSlot(pending, name, field));
         });
         const meta = [
           fieldSlot(pending, keys.meta(sourceName), `f:${f.feature.name}`),
@@ -488,6 +521,7 @@ export function createOnlineStore(options: OnlineStoreOptions): OnlineStore {
         if (rawAt === undefined) {
           rawAt = pending.ops.length;
           pending.ops.push({ kind: 'range', key: rawKey, min: head, max: q });
+          pending.fields.push(new Map());
           pending.index.set(`raw:${rawKey}:${head}`, rawAt);
         }
         return { tag: keys.tag, slots, meta, rawAt };
