@@ -5,13 +5,13 @@
  *
  * Environment: DATABASE_URL (default postgres://postgres@127.0.0.1:5432/postgres), BENCH_SCALE
  * (default 1: 2M events, 100k users, 200k and 2M entity rows), BENCH_RUNS (default 3),
- * BENCH_SEED (default 42), BENCH_COVERING_INDEX=1 (add a covering index to the event table).
+ * BENCH_SEED (default 42).
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg } from 'node:os';
 import { createOfflineStore, postgresExecutor } from '@tandem/feature-store';
 import pg from 'pg';
-import { feastSql, lateralSql } from './lib/baselines.js';
+import { feastSql, floorSql, lateralSql } from './lib/baselines.js';
 import { type Agreement, compareColumns, nullColumn, toNumber } from './lib/check.js';
 import { readConfig, scaled } from './lib/config.js';
 import { DATA_SPAN, eventTable, generateEntityRows, generateEvents } from './lib/data.js';
@@ -48,10 +48,14 @@ interface SizeResult {
   readonly tandemWindowed: Summary;
   readonly feast: Summary;
   readonly lateral: Summary;
+  /** Delivering the entity rows alone (no feature) as JS objects: the floor of any method here. */
+  readonly floor: Summary;
   readonly ratios: {
     readonly feastOverTandem: number;
     readonly feastOverTandemLastOnly: number;
     readonly lateralOverTandemWindowed: number;
+    /** Feast's time over the floor: the highest Feast / Tandem ratio reachable in this harness. */
+    readonly feastOverFloor: number;
   };
   readonly goals: {
     readonly feastOverTandem: number;
@@ -86,14 +90,18 @@ async function benchSize(rows: number, table: string, events: string): Promise<S
   };
   const feastAmount = nullColumn(rows);
   const feastRows = new Uint8Array(rows);
-  const runs: Record<'tandem' | 'tandemLastOnly' | 'tandemWindowed' | 'feast' | 'lateral', Run[]> =
-    {
-      tandem: [],
-      tandemLastOnly: [],
-      tandemWindowed: [],
-      feast: [],
-      lateral: [],
-    };
+  const runs: Record<
+    'tandem' | 'tandemLastOnly' | 'tandemWindowed' | 'feast' | 'lateral' | 'floor',
+    Run[]
+  > = {
+    tandem: [],
+    tandemLastOnly: [],
+    tandemWindowed: [],
+    feast: [],
+    lateral: [],
+    floor: [],
+  };
+  let floorRows = 0;
   const report = (name: keyof typeof runs, run: Run) => {
     runs[name].push(run);
     log(`  ${name}: ${Math.round(run.ms)} ms, ${run.rows} rows`);
@@ -141,6 +149,18 @@ async function benchSize(rows: number, table: string, events: string): Promise<S
             lateral.count7d[i] = toNumber(row.count_7d);
             lateral.mean24h[i] = toNumber(row.mean_24h);
             lateral.max30d[i] = toNumber(row.max_30d);
+            sink.row();
+          }),
+        rows,
+      ),
+    );
+    floorRows = 0;
+    report(
+      'floor',
+      await timed(
+        (sink) =>
+          streamQuery(pool, floorSql(table), (row) => {
+            if ((row.doc as { row_id: number }).row_id === floorRows + 1) floorRows += 1;
             sink.row();
           }),
         rows,
@@ -210,6 +230,13 @@ async function benchSize(rows: number, table: string, events: string): Promise<S
       how: 'exact',
     });
   }
+  agreement.floor_rows_in_order = {
+    compared: rows,
+    excluded: 0,
+    excludedBecause: 'none',
+    mismatches: rows - floorRows,
+    examples: [],
+  };
   const feastRowsOut = feastRows.reduce((a, b) => a + b, 0);
   agreement.feast_rows_per_entity_row = {
     compared: rows,
@@ -226,12 +253,14 @@ async function benchSize(rows: number, table: string, events: string): Promise<S
     tandemWindowed: summarize(runs.tandemWindowed),
     feast: summarize(runs.feast),
     lateral: summarize(runs.lateral),
+    floor: summarize(runs.floor),
   };
   const feastGoal = rows >= scaled(2_000_000, config.scale) ? 15 : 5;
   const ratios = {
     feastOverTandem: ratio(summary.feast.ms, summary.tandem.ms),
     feastOverTandemLastOnly: ratio(summary.feast.ms, summary.tandemLastOnly.ms),
     lateralOverTandemWindowed: ratio(summary.lateral.ms, summary.tandemWindowed.ms),
+    feastOverFloor: ratio(summary.feast.ms, summary.floor.ms),
   };
   return {
     entityRows: rows,
@@ -262,6 +291,8 @@ function printSize(result: SizeResult): void {
     line('Tandem windowed only (4 features)', result.tandemWindowed),
     line('LATERAL reference (4 windowed)', result.lateral),
     `  ${'LATERAL / Tandem windowed'.padEnd(34)} ${result.ratios.lateralOverTandemWindowed}x (goal 1x: ${result.goals.lateralOverTandemWindowedMet ? 'met' : 'NOT met'})`,
+    line('Floor: entity rows only, as JSON', result.floor),
+    `  ${'Feast / floor (ratio ceiling)'.padEnd(34)} ${result.ratios.feastOverFloor}x`,
     '  agreement (mismatches / compared, excluded):',
     ...Object.entries(result.agreement).map(
       ([name, a]) =>
@@ -296,7 +327,6 @@ async function main(): Promise<void> {
       events: eventCount,
       users,
       seed: config.seed,
-      coveringIndex: config.coveringIndex,
     });
     const generateMs = Math.round(performance.now() - start);
     log(`generated ${eventCount} events in ${generateMs} ms`);
@@ -332,7 +362,6 @@ async function main(): Promise<void> {
         scale: config.scale,
         runs: config.runs,
         seed: config.seed,
-        coveringIndex: config.coveringIndex,
         statistic: 'median of runs',
       },
       machine: {
@@ -373,6 +402,8 @@ async function main(): Promise<void> {
           "Feast's Postgres offline-store point-in-time template for one feature view (ttl 30d, no created column), streamed through a cursor",
         lateral:
           'plain LEFT JOIN LATERAL with FILTERed aggregates at the same window edges, rows in input order, streamed through a cursor',
+        floor:
+          'SELECT to_json(r) FROM the entity table ORDER BY row_id, streamed through a cursor (pg parses each json row into an object): the cost of delivering the rows alone, with no feature, which bounds every method that hands rows to JS',
       },
       ingestion,
       sizes: results,

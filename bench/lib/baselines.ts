@@ -88,3 +88,11 @@ LEFT JOIN LATERAL (
 ) a ON true
 ORDER BY r.row_id`;
 }
+
+/**
+ * The floor: the entity rows alone, in input order, one `json` value per row (which pg parses into
+ * an object), with no feature computed. Any method that hands the rows to JS costs at least this.
+ */
+export function floorSql(entityTable: string): string {
+  return `SELECT to_json(r) AS doc FROM ${entityTable} r ORDER BY r.row_id`;
+}

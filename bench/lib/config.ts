@@ -10,8 +10,6 @@ export interface BenchConfig {
   readonly seed: number;
   /** Schema the benchmark creates and drops. */
   readonly schema: string;
-  /** Also create a covering index (keys, ts) INCLUDE (every column) on the event table. */
-  readonly coveringIndex: boolean;
 }
 
 function numberFrom(name: string, fallback: number): number {
@@ -22,7 +20,7 @@ function numberFrom(name: string, fallback: number): number {
   return value;
 }
 
-/** Reads the configuration: DATABASE_URL, BENCH_SCALE, BENCH_RUNS, BENCH_SEED, BENCH_COVERING_INDEX. */
+/** Reads the configuration: DATABASE_URL, BENCH_SCALE, BENCH_RUNS, BENCH_SEED. */
 export function readConfig(): BenchConfig {
   return {
     url: process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres',
@@ -30,7 +28,6 @@ export function readConfig(): BenchConfig {
     runs: Math.round(numberFrom('BENCH_RUNS', 3)),
     seed: Math.round(numberFrom('BENCH_SEED', 42)),
     schema: 'tandem_bench',
-    coveringIndex: process.env.BENCH_COVERING_INDEX === '1',
   };
 }
 

@@ -145,6 +145,7 @@ describe.each(engines.map((e) => [e.engine, e] as const))('ingestion on %s', (_n
     ['a wrong type', { approved: 'yes' }, 'events[1].approved'],
     ['an unknown field', { amout: 3 }, 'events[1]'],
     ['a NUL character', { merchant: 'a\u0000b' }, 'events[1].merchant'],
+    ['an eventId over 256 characters', { eventId: 'e'.repeat(257) }, 'events[1].eventId'],
   ])('rejects the whole batch on %s, naming row and field', async (_case, patch, path) => {
     const before = await count();
     const good = {
@@ -163,6 +164,55 @@ describe.each(engines.map((e) => [e.engine, e] as const))('ingestion on %s', (_n
     expect(isTandemError(error, 'INVALID_EVENT')).toBe(true);
     expect((error as { path: string }).path).toBe(path);
     expect(await count()).toBe(before);
+  });
+
+  it('accepts an eventId of 256 characters, multibyte included', async () => {
+    const eventId = '🎉'.repeat(128);
+    expect(eventId.length).toBe(256);
+    const result = await store.ingest(transactions, [
+      {
+        user_id: 'u8',
+        shard: 8,
+        ts: 1,
+        eventId,
+        amount: 1,
+        merchant: 'x',
+        approved: true,
+        items: 1,
+      },
+    ]);
+    expect(result.inserted).toBe(1);
+  });
+
+  it('apply creates the covering point-in-time index (string fields left out), idempotently', async () => {
+    const indexes = await store.executor.query<{ name: string; definition: string }>(sql`
+      SELECT indexname AS name, indexdef AS definition FROM pg_indexes
+      WHERE schemaname = ${store.schema} AND tablename = 'events_transactions' ORDER BY indexname`);
+    expect(indexes.map((i) => i.name)).toEqual([
+      'events_transactions_event_id',
+      'events_transactions_pit_covering',
+    ]);
+    expect(indexes[1]!.definition).toContain(
+      '(user_id, shard, ts) INCLUDE (event_id, seq, ingested_at, amount, approved, items)',
+    );
+  });
+
+  it('apply replaces the plain (keys, ts) index of earlier versions', async () => {
+    const table = sourceTableSql(store.schema, transactions.ir);
+    await store.executor.query(
+      sql`DROP INDEX ${sql.identifier(store.schema)}.events_transactions_pit_covering`,
+    );
+    await store.executor.query(
+      sql`CREATE INDEX events_transactions_pit ON ${table} (user_id, shard, ts)`,
+    );
+    await store.apply([transactions]);
+    const names = await store.executor.query<{ name: string }>(sql`
+      SELECT indexname AS name FROM pg_indexes
+      WHERE schemaname = ${store.schema} AND tablename = 'events_transactions' ORDER BY indexname`);
+    expect(names.map((i) => i.name)).toEqual([
+      'events_transactions_event_id',
+      'events_transactions_pit_covering',
+    ]);
   });
 
   it('refuses to ingest into a user-owned table', async () => {

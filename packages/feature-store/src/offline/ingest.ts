@@ -3,7 +3,7 @@ import { type SQL, sql } from 'drizzle-orm';
 import { z } from 'zod';
 import type { SqlExecutor } from '../executor/executor.js';
 import { arrayLiteral } from '../internal/array-literal.js';
-import { sourceTableSql } from './managed-tables.js';
+import { MAX_EVENT_ID_LENGTH, sourceTableSql } from './managed-tables.js';
 
 /** An event as given to {@link ingestEvents}: entity keys and fields by name, `ts`, optional `eventId`. */
 export type IngestEvent = Record<string, unknown>;
@@ -40,7 +40,11 @@ export function eventSchema(source: SourceIR): z.ZodType {
   if (cached !== undefined) return cached;
   const shape: Record<string, z.ZodType> = {
     ts: z.union([z.number().int(), z.date().transform((d) => d.getTime())]),
-    eventId: text().min(1).nullish(),
+    // Capped: event ids are b-tree index entries (see MAX_EVENT_ID_LENGTH).
+    eventId: text()
+      .min(1)
+      .max(MAX_EVENT_ID_LENGTH, `must be at most ${MAX_EVENT_ID_LENGTH} characters`)
+      .nullish(),
   };
   for (const [key, type] of Object.entries(source.entity.keys)) {
     shape[key] = type === 'int' ? z.number().int() : text().min(1);

@@ -190,6 +190,32 @@ describe.each(engines.map((e) => [e.engine, e] as const))(
       ]);
     });
 
+    it('a float last riding on the windowed scan equals its own probe: ties, zeros, late events', async () => {
+      const last30m = tx.last('amount').window('30m').as('last_30m');
+      await ingestAt(0, tx, [
+        { user_id: 'ride', ts: 1_000, eventId: 'a', amount: 3 },
+        // Tied on time with equal values: the value needs no tie-break.
+        { user_id: 'ride', ts: 2_000, eventId: 'c', amount: 7 },
+        { user_id: 'ride', ts: 2_000, eventId: 'b', amount: 7 },
+        // Tied with different values: the greatest eventId ('e') wins.
+        { user_id: 'ride', ts: 3_000, eventId: 'e', amount: -1 },
+        { user_id: 'ride', ts: 3_000, eventId: 'd', amount: 5 },
+        { user_id: 'ride', ts: 4_000, eventId: 'f', amount: 0 },
+      ]);
+      // Ingested at 6000: invisible before, and the older event is the last one until then.
+      await ingestAt(6_000, tx, [{ user_id: 'ride', ts: 5_000, eventId: 'g', amount: 9 }]);
+      const entityRows = [500, 1_001, 2_001, 3_001, 4_001, 5_999, 6_000, 4_000 + 40 * 60_000].map(
+        (ts) => ({ user_id: 'ride', ts }),
+      );
+      const riding = await read({ features: [sum1h, last30m, lastAmount], entityRows });
+      const alone = await read({ features: [last30m, lastAmount], entityRows });
+      const expected = [null, 3, 7, -1, 0, 0, 9, null];
+      expect(riding.map((r) => r.last_30m)).toEqual(expected);
+      expect(alone.map((r) => r.last_30m)).toEqual(expected);
+      expect(riding.map((r) => r.last_amount)).toEqual([null, 3, 7, -1, 0, 0, 9, 9]);
+      expect(alone.map((r) => r.last_amount)).toEqual(riding.map((r) => r.last_amount));
+    });
+
     it('duplicate eventIds count once: the first ingested copy is kept, per entity', async () => {
       expect(
         await ingestAt(10, tx, [

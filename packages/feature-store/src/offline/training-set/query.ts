@@ -33,6 +33,11 @@ import type { AggregationFeature, TrainingPlan } from './plan.js';
  *   non-null value except for `latest`), with every event tied with the k-th on time. The index
  *   scan stops there and no per-row sort runs; {@link intermediateReader} orders the candidates
  *   with `compareEventOrder`.
+ * - A float `last` whose window lies within the windowed aggregates' scan rides on that scan
+ *   instead (one index probe per row and source, not two): `max(ARRAY[ts, value])` and
+ *   `max(ARRAY[ts, -value])` give its value unless events tied on the newest time disagree (or the
+ *   value is zero), and only then does the row read its candidates. Its intermediate then carries
+ *   the event's time and value, not its id and sequence (the output needs only the value).
  *
  * One column per row, in input order: `__doc`, a json array of the entity row (its `__json`)
  * followed by each aggregation feature's intermediate in `plan.bySource` order (one value to parse
@@ -82,10 +87,22 @@ export function trainingPageSql(
     ];
     if (group.source.ingestedAt !== null) {
       const ingestedAt = e(SYSTEM_COLUMNS.ingestedAt);
-      asOf.push(sql`(${ingestedAt} IS NULL OR ${ingestedAt} <= ${q})`);
+      // A managed table's ingested_at is NOT NULL; a user's column may hold nulls (unknown).
+      asOf.push(
+        group.source.table === null
+          ? sql`${ingestedAt} <= ${q}`
+          : sql`(${ingestedAt} IS NULL OR ${ingestedAt} <= ${q})`,
+      );
     }
     const aggregates: SQL[] = [];
     const windowStarts: (SQL | null)[] = [];
+    // How far back the windowed aggregates' scan reaches (-Infinity: there is none).
+    const scanSpan = Math.max(
+      -Number.POSITIVE_INFINITY,
+      ...group.features
+        .filter((f) => !isEventOrder(f.ir.aggregation))
+        .map((f) => windowSpan(f.ir.window)),
+    );
     for (const feature of group.features) {
       const name = sql.identifier(`f${column++}`);
       const ir = feature.ir;
@@ -102,12 +119,36 @@ export function trainingPageSql(
         const direction = ir.aggregation.fn === 'first_k' ? sql`ASC` : sql`DESC`;
         const k = sql.raw(String(candidateCount(ir.aggregation)));
         const event = sql`json_build_array(${ts}, ${e(SYSTEM_COLUMNS.eventId)}, ${e(SYSTEM_COLUMNS.seq)}, ${value})`;
-        selects.push(
-          sql`to_json(ARRAY(SELECT ${event} FROM ${relation} e WHERE ${sql.join(conditions, sql` AND `)} ORDER BY ${ts} ${direction} FETCH FIRST ${k} ROWS WITH TIES))`,
-        );
+        const candidates = sql`to_json(ARRAY(SELECT ${event} FROM ${relation} e WHERE ${sql.join(conditions, sql` AND `)} ORDER BY ${ts} ${direction} FETCH FIRST ${k} ROWS WITH TIES))`;
+        if (
+          ir.aggregation.fn === 'last' &&
+          ir.value?.type === 'float' &&
+          windowSpan(ir.window) <= scanSpan
+        ) {
+          // Rides on the windowed scan, which already reads this window's events: the greatest
+          // (ts, value) and (ts, -value) of the events that count. When both have the same ts and
+          // value, every event tied on the newest ts has that value, so the tie-break cannot
+          // change it (the output needs only the value). Otherwise (values differ on the newest
+          // ts, or a zero, whose sign the comparison ignores) the row reads its candidates.
+          const present = sql.join([...filter, sql`${value} IS NOT NULL`], sql` AND `);
+          const hi = sql.identifier(`f${column - 1}_hi`);
+          const lo = sql.identifier(`f${column - 1}_lo`);
+          aggregates.push(
+            sql`max(ARRAY[CAST(${ts} AS double precision), ${value}]) FILTER (WHERE ${present}) AS ${hi}`,
+            sql`max(ARRAY[CAST(${ts} AS double precision), -(${value})]) FILTER (WHERE ${present}) AS ${lo}`,
+          );
+          if (!windowStarts.includes(start)) windowStarts.push(start);
+          const h = sql`${alias}.${hi}`;
+          const l = sql`${alias}.${lo}`;
+          selects.push(
+            sql`CASE WHEN ${h} IS NULL THEN json_build_array() WHEN ${h}[1] = ${l}[1] AND ${h}[2] = -${l}[2] AND ${h}[2] <> 0 THEN json_build_array(json_build_array(CAST(${h}[1] AS bigint), NULL, NULL, ${h}[2])) ELSE ${candidates} END`,
+          );
+          continue;
+        }
+        selects.push(candidates);
         continue;
       }
-      windowStarts.push(start);
+      if (!windowStarts.includes(start)) windowStarts.push(start);
       const aggregate = aggregationSql({
         spec: ir.aggregation,
         value,
@@ -123,7 +164,9 @@ export function trainingPageSql(
     if (aggregates.length === 0) return;
     const range = windowStarts.includes(null)
       ? []
-      : [sql`${ts} >= LEAST(${sql.join(windowStarts as SQL[], sql`, `)})`];
+      : windowStarts.length === 1
+        ? [sql`${ts} >= ${windowStarts[0]!}`]
+        : [sql`${ts} >= LEAST(${sql.join(windowStarts as SQL[], sql`, `)})`];
     joins.push(
       sql`LEFT JOIN LATERAL (SELECT ${sql.join(aggregates, sql`, `)} FROM ${relation} e WHERE ${sql.join([...asOf, ...range], sql` AND `)}) ${alias} ON true`,
     );
@@ -170,6 +213,12 @@ function isEventOrder(spec: AggregationSpec): spec is EventOrderSpec {
   return (
     spec.fn === 'last' || spec.fn === 'latest' || spec.fn === 'last_k' || spec.fn === 'first_k'
   );
+}
+
+/** How far before `q` a window can reach, ms (infinite for a lifetime window). */
+function windowSpan(window: WindowSpec): number {
+  if (window.kind === 'lifetime') return Number.POSITIVE_INFINITY;
+  return window.kind === 'ttl' ? window.length : window.length + window.hop;
 }
 
 function candidateCount(spec: EventOrderSpec): number {
