@@ -1,7 +1,8 @@
 import type { TimedValue } from '../aggregations/spec.js';
 import type { ScalarValue } from '../expr/types.js';
 
-const TS_OFFSET = 2 ** 53;
+/** Makes every safe-integer `ts` non-negative; a BigInt, as `ts + 2^53` is inexact in a double. */
+const TS_OFFSET = 2n ** 53n;
 const textEncoder = new TextEncoder();
 
 /**
@@ -12,7 +13,7 @@ const textEncoder = new TextEncoder();
  */
 export function eventOrderKey(value: TimedValue): string {
   return (
-    hexPad(value.ts + TS_OFFSET, 14) +
+    (BigInt(value.ts) + TS_OFFSET).toString(16).padStart(14, '0') +
     (value.eventId === null ? '0' : `1${utf8Hex(value.eventId)}.`) +
     (value.seq === null ? '0' : `1${hexPad(value.seq, 14)}`) +
     scalarKey(value.value)

@@ -9,7 +9,10 @@ export interface KeyedOp {
 
 /** One streamed event's updates. */
 export interface StreamedEvent {
-  /** Dedupe member: the event id, or `#<seq>` for events without one. */
+  /**
+   * Dedupe member: the event id, or `#<seq>` for events without one; `''` when the event has
+   * neither, which is then never deduped (as offline, where rows without an event id all count).
+   */
   readonly id: string;
   /** Event time, epoch ms. */
   readonly ts: number;
@@ -79,8 +82,11 @@ export interface OnlineAdapter {
       | { readonly set: Readonly<Record<string, string>> }
       | { readonly incr: Readonly<Record<string, number>> },
   ): Promise<(string | null)[]>;
-  /** Deletes every key that starts with `prefix` (a store's namespace). */
-  clear(prefix: string): Promise<void>;
+  /**
+   * Deletes every key that starts with `prefix` (a store's namespace) and, when given, passes
+   * `match` (one source's keys).
+   */
+  clear(prefix: string, match?: (key: string) => boolean): Promise<void>;
   /** Releases connections the adapter owns. */
   close(): Promise<void>;
 }

@@ -114,3 +114,40 @@ function zeroSign<T>(value: T): T {
   if (Array.isArray(value)) return value.map(zeroSign) as T;
   return (value === 0 ? 0 : value) as T;
 }
+
+describe.each(engines)('events without id or sequence on %s', (_name, makeAdapter) => {
+  it('counts identical events twice, as offline does (nothing to dedupe them by)', async () => {
+    const store = createOnlineStore({
+      adapter: makeAdapter(),
+      features: [...onlineFeatures],
+      namespace: `${redis?.prefix ?? 'test:'}noid${Math.random().toString(36).slice(2, 8)}`,
+      clock: () => NOW,
+    });
+    try {
+      const event: OnlineEvent = {
+        key: { customer_id: 'a' },
+        ts: NOW - 30_000,
+        eventId: null,
+        seq: null,
+        ingestedAt: null,
+        values: { amount: 2, items: 1, channel: 'web' },
+      };
+      expect(await store.writeEvents('orders', [event, event])).toEqual({
+        applied: 2,
+        duplicates: 0,
+        late: 0,
+      });
+      const [row] = await store.getOnlineFeatures({
+        service: [...onlineFeatures],
+        entities: [{ customer_id: 'a' }],
+        at: NOW,
+      });
+      const expected = compileFolder(onlineFeatures[0].ir).fold([event, event], NOW);
+      expect(row!.values.orders_1h.value).toBe(featureValue(onlineFeatures[0].ir, expected));
+      expect(row!.values.orders_1h.value).toBe(2);
+      expect(row!.values.amount_7d.value).toBe(4);
+    } finally {
+      await store.clear();
+    }
+  });
+});

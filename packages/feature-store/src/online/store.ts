@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import {
   type AnyFeature,
   bodyStart,
@@ -339,14 +340,19 @@ export function createOnlineStore(options: OnlineStoreOptions): OnlineStore {
           }
         }
         return {
-          id: event.eventId ?? `#${event.seq ?? ''}`,
+          // Without an id or a sequence an event cannot be told from a replay: never deduped,
+          // as offline (rows without an event id all count).
+          id: event.eventId ?? (event.seq == null ? '' : `#${event.seq}`),
           ts: event.ts,
+          // Sorted-set members are unique: two identical events without id or sequence need a
+          // nonce to both stay in the raw head.
           raw: JSON.stringify([
             event.ts,
             event.eventId ?? null,
             event.seq ?? null,
             event.ingestedAt ?? null,
             event.values,
+            ...(event.eventId == null && event.seq == null ? [randomUUID()] : []),
           ]),
           ops,
         };

@@ -1,13 +1,7 @@
-import {
-  type AnyFeature,
-  compileJs,
-  type FeatureService,
-  featureValue,
-  type ScalarValue,
-  TandemError,
-} from '@tandem/core';
+import { type AnyFeature, type FeatureService, featureValue, TandemError } from '@tandem/core';
 import { type SQL, sql } from 'drizzle-orm';
 import type { SqlExecutor } from '../../executor/executor.js';
+import { compileRowCompletion } from '../../internal/derive.js';
 import { type EntityRowsInput, type EntityTimeOptions, stageEntityRows } from './entity-rows.js';
 import { planTrainingSet, type TrainingPlan } from './plan.js';
 import { intermediateReader, trainingPageSql } from './query.js';
@@ -105,15 +99,8 @@ function rowFinisher(
   const aggregations = plan.bySource
     .flatMap((g) => g.features)
     .map((feature, i) => ({ feature, at: i + 1, read: intermediateReader(feature) }));
-  const derived = plan.all.flatMap((f) =>
-    f.ir.kind === 'derived' ? [{ feature: f, evaluate: compileJs(f.ir.expr) }] : [],
-  );
-  const requests = plan.all.filter((f) => f.ir.kind === 'request');
-  const order = new Map(plan.all.map((f, i) => [f.name, i]));
-  const computeOrder = [
-    ...derived.map((d) => ({ kind: 'derived' as const, ...d })),
-    ...requests.map((f) => ({ kind: 'request' as const, feature: f, evaluate: null })),
-  ].sort((a, b) => order.get(a.feature.name)! - order.get(b.feature.name)!);
+  const complete = compileRowCompletion(plan.all);
+  const computes = plan.all.some((f) => f.ir.kind !== 'aggregation');
   const outputs = plan.outputs.map((f) => f.name);
   const checkNames = (entityRow: Record<string, unknown>, index: number) => {
     for (const name of outputs) {
@@ -127,7 +114,7 @@ function rowFinisher(
   // The entity row is this row's own, freshly parsed: it is extended in place (copying it first,
   // e.g. by spreading, makes V8 give every row a slow dictionary-like shape).
   const direct = outputs.map((name) => aggregations.find((a) => a.feature.name === name));
-  if (computeOrder.length === 0 && direct.every((a) => a !== undefined)) {
+  if (!computes && direct.every((a) => a !== undefined)) {
     // Only aggregations: their values go straight into the row, in output order.
     return (row, index) => {
       const doc = (typeof row.__doc === 'string' ? JSON.parse(row.__doc) : row.__doc) as unknown[];
@@ -146,31 +133,7 @@ function rowFinisher(
     for (const { feature, at, read } of aggregations) {
       values.set(feature.name, featureValue(feature.ir, read(doc[at])));
     }
-    for (const step of computeOrder) {
-      if (step.kind === 'derived') {
-        values.set(
-          step.feature.name,
-          step.evaluate({
-            column: () => null,
-            feature: (name) => (values.get(name) ?? null) as ScalarValue,
-          }),
-        );
-      } else {
-        const input = step.feature.inputSchema!.safeParse(entityRow);
-        if (!input.success) {
-          const issue = input.error.issues[0]!;
-          throw new TandemError(
-            'INVALID_ARGUMENT',
-            `request feature ${step.feature.name}: ${issue.message}`,
-            { path: `entityRows[${index}].${issue.path.map(String).join('.')}` },
-          );
-        }
-        values.set(
-          step.feature.name,
-          step.feature.compute!(input.data as never, Object.fromEntries(values) as never),
-        );
-      }
-    }
+    complete(values, entityRow, `entityRows[${index}]`);
     checkNames(entityRow, index);
     const out: TrainingRow = entityRow;
     for (const name of outputs) out[name] = values.get(name) ?? null;

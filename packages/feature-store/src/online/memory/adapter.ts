@@ -55,7 +55,7 @@ export function memoryAdapter(options: MemoryAdapterOptions = {}): OnlineAdapter
     let late = 0;
     for (const event of group.events) {
       const seen = zset(seenKey);
-      if (seen.has(event.id)) {
+      if (event.id !== '' && seen.has(event.id)) {
         duplicates++;
         continue;
       }
@@ -63,7 +63,7 @@ export function memoryAdapter(options: MemoryAdapterOptions = {}): OnlineAdapter
         late++;
         continue;
       }
-      seen.set(event.id, event.ts);
+      if (event.id !== '') seen.set(event.id, event.ts);
       zset(rawKey).set(event.raw, event.ts);
       for (const { key, field, op } of event.ops) {
         const fields = hash(group.keys[key]!);
@@ -103,10 +103,13 @@ export function memoryAdapter(options: MemoryAdapterOptions = {}): OnlineAdapter
       return op.fields.map((field) => fields?.get(field) ?? null);
     }
     if (entry?.type !== 'zset') return [];
-    return [...entry.members]
-      .filter(([, score]) => score >= op.min && score < op.max)
-      .sort(([a, x], [b, y]) => x - y || (a < b ? -1 : a > b ? 1 : 0))
-      .map(([member]) => member);
+    return (
+      [...entry.members]
+        .filter(([, score]) => score >= op.min && score < op.max)
+        // Equal scores: members bytewise (UTF-8), as Redis orders them.
+        .sort(([a, x], [b, y]) => x - y || Buffer.compare(Buffer.from(a), Buffer.from(b)))
+        .map(([member]) => member)
+    );
   };
 
   return {
@@ -129,8 +132,10 @@ export function memoryAdapter(options: MemoryAdapterOptions = {}): OnlineAdapter
         return next;
       });
     },
-    async clear(prefix) {
-      for (const key of [...entries.keys()]) if (key.startsWith(prefix)) entries.delete(key);
+    async clear(prefix, match) {
+      for (const key of [...entries.keys()]) {
+        if (key.startsWith(prefix) && (match === undefined || match(key))) entries.delete(key);
+      }
     },
     async close() {},
   };

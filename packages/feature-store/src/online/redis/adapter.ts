@@ -9,8 +9,12 @@ export interface RedisAdapterOptions {
 }
 
 type ScriptClient = (Redis | Cluster) & {
-  tandemWrite(numKeys: number, ...args: (string | number)[]): Promise<[number, number, number]>;
-  tandemRead(numKeys: number, ...args: (string | number)[]): Promise<(string | null)[][]>;
+  // Arguments go as one array (ioredis flattens it): spreading 100k+ arguments overflows the stack.
+  tandemWrite(
+    numKeys: number,
+    args: readonly (string | number)[],
+  ): Promise<[number, number, number]>;
+  tandemRead(numKeys: number, args: readonly (string | number)[]): Promise<(string | null)[][]>;
 };
 
 /**
@@ -74,15 +78,13 @@ export function redisAdapter(options: RedisAdapterOptions): OnlineAdapter {
   ): Promise<T[]> => {
     if (calls.length === 0) return [];
     if (cluster || calls.length === 1) {
-      return Promise.all(
-        calls.map((args, i) => client[command](numKeys(i), ...args) as Promise<T>),
-      );
+      return Promise.all(calls.map((args, i) => client[command](numKeys(i), args) as Promise<T>));
     }
     const pipeline = (client as Redis).pipeline() as unknown as ScriptClient & {
       exec(): Promise<[Error | null, unknown][]>;
     };
     calls.forEach((args, i) => {
-      pipeline[command](numKeys(i), ...args);
+      pipeline[command](numKeys(i), args);
     });
     const replies = (await pipeline.exec()) ?? [];
     return replies.map(([error, reply]) => {
@@ -124,16 +126,19 @@ export function redisAdapter(options: RedisAdapterOptions): OnlineAdapter {
         entries.map(async ([name, by]) => String(await client.hincrby(globalsKey, name, by))),
       );
     },
-    async clear(prefix) {
+    async clear(prefix, match) {
       const masters = cluster ? (client as Cluster).nodes('master') : [client as Redis];
+      // The prefix is literal: glob characters in it are escaped.
+      const pattern = `${prefix.replace(/[*?[\]\\]/g, '\\$&')}*`;
       await Promise.all(
         masters.map(async (node) => {
           let cursor = '0';
           do {
-            const [next, keys] = await node.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
+            const [next, keys] = await node.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
             cursor = next;
             // One DEL per key: in a Cluster, keys of one node may still span slots.
-            await Promise.all(keys.map((key) => node.del(key)));
+            const doomed = match === undefined ? keys : keys.filter(match);
+            await Promise.all(doomed.map((key) => node.del(key)));
           } while (cursor !== '0');
         }),
       );

@@ -79,14 +79,14 @@ local nEvents = tonumber(ARGV[at]); at = at + 1
 for _ = 1, nEvents do
   local id, ts, raw, nOps = ARGV[at], tonumber(ARGV[at + 1]), ARGV[at + 2], tonumber(ARGV[at + 3])
   at = at + 4
-  if redis.call('ZSCORE', KEYS[1], id) then
+  if id ~= '' and redis.call('ZSCORE', KEYS[1], id) then
     duplicates = duplicates + 1
     at = at + 5 * nOps
   elseif ts < lateBefore then
     late = late + 1
     at = at + 5 * nOps
   else
-    redis.call('ZADD', KEYS[1], ts, id)
+    if id ~= '' then redis.call('ZADD', KEYS[1], ts, id) end
     redis.call('ZADD', KEYS[2], ts, raw)
     for _ = 1, nOps do
       local key = KEYS[tonumber(ARGV[at])]
@@ -137,8 +137,17 @@ for i = 1, #KEYS do
     local n = tonumber(ARGV[at + 1])
     if n == 0 then
       out[i] = {}
-    else
+    elseif n <= 4000 then
       out[i] = redis.call('HMGET', KEYS[i], unpack(ARGV, at + 2, at + 1 + n))
+    else
+      -- In chunks: unpack() of more than ~8000 values overflows the Lua stack.
+      local values = {}
+      for from = at + 2, at + 1 + n, 4000 do
+        local last = math.min(from + 3999, at + 1 + n)
+        local part = redis.call('HMGET', KEYS[i], unpack(ARGV, from, last))
+        for j = 1, #part do values[#values + 1] = part[j] end
+      end
+      out[i] = values
     end
     at = at + 2 + n
   else
