@@ -1,8 +1,8 @@
 /**
  * A small synthetic data set with a fixed seed: a few users, a few hundred card transactions over
  * 40 days as they reach the store in batches (with redelivered duplicates, late arrivals and ties
- * on the event time), profile rows, the (user, q) pairs the demo compares, and 1,000 entity rows
- * for a larger training set.
+ * on the event time), profile rows, the (user, q) pairs the demo compares, 1,000 entity rows for
+ * the training set, and the payments sent to the model server once everything has arrived.
  */
 
 /** 2025-01-01T00:00:00Z. */
@@ -44,6 +44,12 @@ export type QueryPair = {
   readonly amount: number;
 };
 
+/** A payment sent to the model server: `POST /ml/models/fraud/predict`. */
+export type PaymentRequest = {
+  readonly user_id: string;
+  readonly amount: number;
+};
+
 /** The generated data set. */
 export interface DemoData {
   /** The transactions in arrival order. */
@@ -51,8 +57,12 @@ export interface DemoData {
   readonly profiles: readonly ProfileRow[];
   /** The pairs compared between SQL and TypeScript. */
   readonly pairs: readonly QueryPair[];
-  /** 1,000 entity rows for the streaming training set. */
+  /** 1,000 entity rows for the training set. */
   readonly trainingRows: readonly QueryPair[];
+  /** When the model server answers (epoch ms): one minute after the last delivery arrived. */
+  readonly serveAt: number;
+  /** Payments scored over HTTP at `serveAt`, shown in the predictions table. */
+  readonly payments: readonly PaymentRequest[];
   readonly stats: {
     readonly deliveries: number;
     readonly redelivered: number;
@@ -62,7 +72,7 @@ export interface DemoData {
 }
 
 /** mulberry32: a tiny deterministic PRNG, uniform in [0, 1). */
-function prng(seed: number): () => number {
+export function prng(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;
@@ -195,14 +205,28 @@ export function generateData(seed = 42): DemoData {
   const trainingRows = Array.from({ length: 1000 }, () => ({
     user_id: pick(['u1', 'u2', 'u3', 'u4', 'u5']),
     q: START + Math.floor(random() * 41 * DAY),
-    amount: cents(random() * 200),
+    amount: cents(Math.exp(random() * 7)), // 1 to 1,100, log-uniform
   }));
+
+  const lastArrival = Math.max(...batches.keys());
+  const serveAt = (Math.floor(lastArrival / MINUTE) + 1) * MINUTE;
+  const payments: PaymentRequest[] = [
+    { user_id: 'u1', amount: 14.9 },
+    { user_id: 'u1', amount: 480 },
+    { user_id: 'u2', amount: 9.5 },
+    { user_id: 'u2', amount: 140 },
+    { user_id: 'u3', amount: 35 },
+    { user_id: 'u4', amount: 220 },
+    { user_id: 'u5', amount: 60 }, // never seen: the fallback answers
+  ];
 
   return {
     batches: [...batches].map(([arrivedAt, events]) => ({ arrivedAt, events })),
     profiles,
     pairs,
     trainingRows,
+    serveAt,
+    payments,
     stats: { deliveries: deliveries.length, redelivered, late, ties },
   };
 }

@@ -1,17 +1,21 @@
 /**
  * The quickstart's feature definitions: one entity, one event source, one attribute source,
- * windowed aggregations, a derived feature, a request-time feature and a feature service.
- * Everything here is plain data (an IR); `demo.ts` computes it twice: with the offline store of
- * `@tandem/feature-store` (SQL) and with the TypeScript reference.
+ * windowed aggregations, derived features, request-time features and two feature services:
+ * `fraud_v1` (every kind of feature, compared between SQL and the TypeScript fold) and
+ * `fraud_model_v1` (the numeric inputs of the fraud model, trained offline and served online).
+ * Everything here is plain data (an IR): the offline store compiles it to SQL, the online store
+ * to tiles, and the reference folds it in TypeScript.
  */
 import {
   attributeSource,
+  coalesce,
   derived,
   entity,
   eventSource,
   featureService,
   type InferFeatureRow,
   type InferServiceRequest,
+  lit,
   requestFeature,
 } from '@tandem/core';
 import { z } from 'zod';
@@ -81,6 +85,31 @@ export const fraudService = featureService('fraud_v1', [
   plan,
   avgTicket7d,
   amountVsAvg,
+]);
+
+// The model's inputs: numbers only (a tensor column each), never null.
+export const maxAmount30dOrZero = derived('max_amount_30d_or_0', { max: maxAmount30d }, (f) =>
+  coalesce(f.max, lit(0)),
+);
+export const isPro = derived('is_pro', { plan }, (f) => f.plan.eq('pro'));
+export const amountLogRatio = requestFeature({
+  name: 'amount_log_ratio',
+  input: z.object({ amount: z.number().nonnegative() }),
+  uses: { avg: avgTicket7d },
+  type: 'float',
+  // ln(1 + amount) - ln(1 + average ticket of the last 7 days); no recent history counts as 0.
+  compute: (request, { avg }) => Math.log1p(request.amount) - Math.log1p(avg ?? 0),
+});
+
+/** The fraud model's inputs, in tensor column order. */
+export const fraudModelService = featureService('fraud_model_v1', [
+  txCount7d,
+  txSum7d,
+  refunds30d,
+  distinctMerchants30d,
+  maxAmount30dOrZero,
+  isPro,
+  amountLogRatio,
 ]);
 
 /** One row of the service's feature values, e.g. `{ tx_count_7d: number; country: string | null; ... }`. */

@@ -115,6 +115,16 @@ export {
   evaluate,
 } from './expr/evaluate.js';
 export { type ExprNode, type ExprOp, walkExpr } from './expr/ir.js';
+export { compileSql, SQL_TYPE, type SqlScope } from './expr/sql.js';
+export {
+  isNumericType,
+  type NumericType,
+  type ScalarValue,
+  type TsValue,
+  VALUE_TYPES,
+  type ValueType,
+} from './expr/types.js';
+export { canonicalJson, FINGERPRINT_VERSION, fingerprint } from './fingerprint/fingerprint.js';
 export { OVERFLOW, type TileCodec, type TileOp, tileCodec } from './online/codec.js';
 export {
   bodyStart,
@@ -130,16 +140,6 @@ export {
   tileSize,
 } from './online/ladder.js';
 export { eventOrderKey } from './online/order-key.js';
-export { compileSql, SQL_TYPE, type SqlScope } from './expr/sql.js';
-export {
-  isNumericType,
-  type NumericType,
-  type ScalarValue,
-  type TsValue,
-  VALUE_TYPES,
-  type ValueType,
-} from './expr/types.js';
-export { canonicalJson, FINGERPRINT_VERSION, fingerprint } from './fingerprint/fingerprint.js';
 export {
   type DurationInput,
   type DurationUnit,

@@ -1,4 +1,9 @@
-export { type DatabaseConfig, defineConfig, type TandemConfig } from './config/config.js';
+export {
+  type DatabaseConfig,
+  defineConfig,
+  type OnlineConfig,
+  type TandemConfig,
+} from './config/config.js';
 export { pgliteExecutor, postgresExecutor, type SqlExecutor } from './executor/executor.js';
 export {
   type WriteOptions,
@@ -41,6 +46,20 @@ export type {
   WriteGroup,
   WriteOutcome,
 } from './online/adapter.js';
+export {
+  LATE_SLACK_MS,
+  type MaterializeOptions,
+  type MaterializeProgress,
+  type MaterializeResult,
+  type MaterializeSourceResult,
+  materialize,
+} from './online/materialize/materialize.js';
+export {
+  type RepairOptions,
+  type RepairResult,
+  type ReplayResult,
+  repair,
+} from './online/materialize/repair.js';
 export { type MemoryAdapterOptions, memoryAdapter } from './online/memory/adapter.js';
 export { applyTileOp } from './online/memory/apply-op.js';
 export { type RedisAdapterOptions, redisAdapter } from './online/redis/adapter.js';
@@ -57,6 +76,57 @@ export {
   type OnlineWriteResult,
   type RowOf,
 } from './online/store.js';
+// Parity (issue 5): offline vs online, point by point; reports as JSON, a table and HTML.
+export { checkParity } from './parity/check.js';
+// Production consistency (issue 5): logged online reads, backfilled offline; mismatch rates.
+export {
+  type CheckConsistencyOptions,
+  type ConsistencyGroup,
+  type ConsistencyRate,
+  type ConsistencyReport,
+  checkConsistency,
+  consistencyRates,
+} from './parity/consistency/backfill.js';
+export { entityHash, entitySampled } from './parity/consistency/hash.js';
+export {
+  type ConsistencyLog,
+  type ConsistencyLoggedStore,
+  type ConsistencyLogOptions,
+  type ConsistencyLogStats,
+  withConsistencyLog,
+} from './parity/consistency/log.js';
+export {
+  CONSISTENCY_DEFINITIONS_TABLE,
+  CONSISTENCY_LOG_TABLE,
+  type ConsistencyLogRange,
+  type ConsistencyRecord,
+  consistencyLogDdl,
+  type LoggedDefinition,
+  type LoggedFeature,
+  readConsistencyLog,
+  type StoredConsistencyRecord,
+} from './parity/consistency/table.js';
+export { renderParityHtml } from './parity/render/html.js';
+export { formatParityTable, type ParityTableOptions } from './parity/render/table.js';
+export type {
+  CheckParityOptions,
+  DisagreementKind,
+  EventPosition,
+  ExampleEvent,
+  ExampleWindow,
+  FeatureParity,
+  OnlineStoreFactory,
+  ParityComparison,
+  ParityExample,
+  ParityMaterializeOptions,
+  ParityPoint,
+  ParityProgress,
+  ParityReplay,
+  ParityReport,
+  ParitySample,
+  SampledPoints,
+  ScratchStoreOptions,
+} from './parity/types.js';
 export type { Definitions } from './registry/definitions.js';
 export {
   type ApplyOptions,

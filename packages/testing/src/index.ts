@@ -35,6 +35,14 @@ export {
   redisAvailability,
   redisUnavailableReason,
 } from './env/redis/resolve.js';
+// A standalone redis-server of the test process, to stop and restart (outage tests).
+export {
+  type RedisServerOptions,
+  type RedisServerStopOptions,
+  redisServerUnavailableReason,
+  startRedisServer,
+  type TestRedisServer,
+} from './env/redis/server.js';
 // A real local three-master Redis Cluster (or REDIS_CLUSTER_NODES), and its skip helpers.
 export {
   openRedisCluster,
@@ -99,11 +107,14 @@ export {
 } from './parity/expect-parity.js';
 export { type LoadedParityStream, loadParityStream, parityPoints } from './parity/load.js';
 export {
+  type BatchLateArrivalsOptions,
+  batchLateArrivals,
   combineParityStreams,
   type EdgeKind,
   EVENT_ID_PREFIXES,
   INT_KEYS,
   keyId,
+  maxTileGrain,
   type ParityEvent,
   type ParityKey,
   type ParityQuery,
@@ -126,11 +137,3 @@ export {
   valueArb,
   valueWithinBounds,
 } from './parity/values.js';
-// A standalone redis-server of the test process, to stop and restart (outage tests).
-export {
-  type RedisServerOptions,
-  type RedisServerStopOptions,
-  redisServerUnavailableReason,
-  startRedisServer,
-  type TestRedisServer,
-} from './env/redis/server.js';

@@ -2,6 +2,19 @@ import { parseArgs } from 'node:util';
 import { isTandemError } from '@tandem/core';
 import { loadConfig, openDatabase } from '../config/load.js';
 import { applyDefinitions, planDefinitions } from '../registry/registry.js';
+import {
+  CONSISTENCY_OPTIONS,
+  CONSISTENCY_USAGE,
+  consistencyArgs,
+  runConsistency,
+} from './consistency.js';
+import {
+  MATERIALIZE_OPTIONS,
+  MATERIALIZE_USAGE,
+  materializeArgs,
+  runMaterialize,
+} from './materialize.js';
+import { PARITY_OPTIONS, PARITY_USAGE, parityArgs, runParity } from './parity.js';
 import { formatPlan } from './report.js';
 import { formatOfFile, type RowsFormat } from './rows-file.js';
 import { writeTrainingSet } from './training-set.js';
@@ -37,7 +50,7 @@ Commands:
       --time-column <name>    time column of the entity rows (default ts)
       --time-unit epoch_ms|timestamp
                               unit of a table's time column (default epoch_ms)
-
+${PARITY_USAGE}${CONSISTENCY_USAGE}${MATERIALIZE_USAGE}
 Options:
   --config <path>           config file (default ./tandem.config.ts)
   -h, --help                show this help
@@ -92,12 +105,19 @@ async function run(argv: readonly string[], output: CliOutput): Promise<number> 
     return EXIT.ok;
   }
   const [command, ...extra] = positionals;
-  if (command === undefined) throw new UsageError('missing command (plan, apply, training-set)');
+  if (command === undefined)
+    throw new UsageError(
+      'missing command (plan, apply, training-set, parity, consistency, materialize, repair)',
+    );
   if (extra.length > 0) throw new UsageError(`unexpected argument ${extra[0]}`);
   const allowed: Record<string, readonly string[]> = {
     plan: ['config'],
     apply: ['config', 'force'],
     'training-set': ['config', 'service', 'rows', 'out', 'format', 'time-column', 'time-unit'],
+    parity: PARITY_OPTIONS,
+    consistency: CONSISTENCY_OPTIONS,
+    materialize: MATERIALIZE_OPTIONS.materialize,
+    repair: MATERIALIZE_OPTIONS.repair,
   };
   const options = allowed[command];
   if (options === undefined) throw new UsageError(`unknown command ${command}`);
@@ -105,6 +125,32 @@ async function run(argv: readonly string[], output: CliOutput): Promise<number> 
     if (!options.includes(option)) throw new UsageError(`${command} takes no --${option}`);
   }
   const training = command === 'training-set' ? trainingArgs(values) : null;
+  let materializing: ReturnType<typeof materializeArgs> | null = null;
+  if (command === 'materialize' || command === 'repair') {
+    try {
+      materializing = materializeArgs(command, values);
+    } catch (error) {
+      throw new UsageError((error as Error).message);
+    }
+  }
+  if (command === 'consistency') {
+    let args: ReturnType<typeof consistencyArgs>;
+    try {
+      args = consistencyArgs(values);
+    } catch (error) {
+      throw new UsageError((error as Error).message);
+    }
+    return runConsistency(args, output);
+  }
+  if (command === 'parity') {
+    let args: ReturnType<typeof parityArgs>;
+    try {
+      args = parityArgs(values);
+    } catch (error) {
+      throw new UsageError((error as Error).message);
+    }
+    return runParity(args, output);
+  }
 
   const loaded = await loadConfig(values.config ?? 'tandem.config.ts');
   const { config } = loaded;
@@ -118,6 +164,10 @@ async function run(argv: readonly string[], output: CliOutput): Promise<number> 
       output.stdout.write(
         `Wrote ${rows} rows to ${training.out} in ${seconds.toFixed(1)} s (${Math.round(rows / Math.max(seconds, 0.001))} rows/s).\n`,
       );
+      return EXIT.ok;
+    }
+    if (materializing !== null) {
+      await runMaterialize(executor, config, materializing, output);
       return EXIT.ok;
     }
     if (command === 'apply') {
@@ -149,6 +199,18 @@ function parse(argv: readonly string[]) {
       format: { type: 'string' },
       'time-column': { type: 'string' },
       'time-unit': { type: 'string' },
+      sample: { type: 'string' },
+      'per-entity': { type: 'string' },
+      seed: { type: 'string' },
+      html: { type: 'string' },
+      json: { type: 'string' },
+      since: { type: 'string' },
+      from: { type: 'string' },
+      to: { type: 'string' },
+      limit: { type: 'string' },
+      full: { type: 'boolean' },
+      end: { type: 'string' },
+      source: { type: 'string', multiple: true },
       help: { type: 'boolean', short: 'h' },
     },
   });

@@ -13,25 +13,30 @@ const LOG_EVERY_MS = 5_000;
 
 /**
  * Reports progress on `stream` (stderr): a cli-progress bar when it is a terminal, else a plain
- * line every 5 s and one at the end (logs stay readable in CI).
+ * line every 5 s and one at the end (logs stay readable in CI). `detail`, when given, adds a text
+ * of its own to the bar and the lines (a rate, say).
  */
 export function startProgress(
   label: string,
   total: number,
   unit: string,
   stream: NodeJS.WriteStream = process.stderr,
+  detail?: () => string,
 ): Progress {
   if (stream.isTTY) {
     const bar = new cliProgress.SingleBar(
       {
         stream,
-        format: `${label} [{bar}] {percentage}% | {value}/{total} ${unit} | {duration_formatted} elapsed, ETA {eta_formatted}`,
+        format: `${label} [{bar}] {percentage}% | {value}/{total} ${unit}${detail === undefined ? '' : ' | {detail}'} | {duration_formatted} elapsed, ETA {eta_formatted}`,
         hideCursor: true,
       },
       cliProgress.Presets.shades_classic,
     );
-    bar.start(total, 0);
-    return { increment: (amount = 1) => bar.increment(amount), stop: () => bar.stop() };
+    bar.start(total, 0, { detail: detail?.() ?? '' });
+    return {
+      increment: (amount = 1) => bar.increment(amount, { detail: detail?.() ?? '' }),
+      stop: () => bar.stop(),
+    };
   }
   const started = Date.now();
   let done = 0;
@@ -39,7 +44,8 @@ export function startProgress(
   const line = () => {
     const percent = total > 0 ? ` (${Math.floor((done / total) * 100)}%)` : '';
     const seconds = ((Date.now() - started) / 1000).toFixed(1);
-    stream.write(`${label}: ${done}/${total} ${unit}${percent}, ${seconds} s\n`);
+    const extra = detail === undefined ? '' : `, ${detail()}`;
+    stream.write(`${label}: ${done}/${total} ${unit}${percent}${extra}, ${seconds} s\n`);
   };
   return {
     increment(amount = 1) {

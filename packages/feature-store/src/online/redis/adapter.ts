@@ -49,8 +49,21 @@ export function redisAdapter(options: RedisAdapterOptions): OnlineAdapter {
         );
       }
     }
-    args.push(group.puts.length);
-    for (const put of group.puts) args.push(put.key + 1, put.field, put.value);
+    // Puts go grouped by key: one HSET per key in the script.
+    const puts = new Map<number, (string | number)[]>();
+    for (const put of group.puts) {
+      let pairs = puts.get(put.key);
+      if (pairs === undefined) {
+        pairs = [];
+        puts.set(put.key, pairs);
+      }
+      pairs.push(put.field, put.value);
+    }
+    args.push(puts.size);
+    for (const [key, pairs] of puts) {
+      args.push(key + 1, pairs.length / 2);
+      for (const item of pairs) args.push(item);
+    }
     args.push(group.deletes.length);
     for (const del of group.deletes) args.push(del.key + 1, del.field);
     const meta = Object.entries(group.meta);

@@ -3,8 +3,9 @@
  * semantics of `applyTileOp` (the in-process reference); `READ` runs one group's reads.
  *
  * WRITE: KEYS = the group's keys; ARGV = lateBefore, trimBefore, nEvents, then per event
- * (id, ts, raw, nOps, then per op: key index (1-based), field, kind, arg, k), nPuts, then per put
- * (key index, field, value), nDeletes, then per delete (key index, field), nMeta, then per meta
+ * (id, ts, raw, nOps, then per op: key index (1-based), field, kind, arg, k), nPutKeys, then per
+ * key put to (key index, nFields, then nFields field-value pairs: one HSET per key and 1000
+ * pairs), nDeletes, then per delete (key index, field), nMeta, then per meta
  * (field, value), then one ttl (ms, or "inf") per key. Returns {applied, duplicates, late}.
  */
 export const WRITE_SCRIPT = `
@@ -100,8 +101,13 @@ for _ = 1, nEvents do
 end
 local nPuts = tonumber(ARGV[at]); at = at + 1
 for _ = 1, nPuts do
-  redis.call('HSET', KEYS[tonumber(ARGV[at])], ARGV[at + 1], ARGV[at + 2])
-  at = at + 3
+  local key, n = KEYS[tonumber(ARGV[at])], tonumber(ARGV[at + 1])
+  at = at + 2
+  local last = at + 2 * n - 1
+  for from = at, last, 2000 do
+    redis.call('HSET', key, unpack(ARGV, from, math.min(from + 1999, last)))
+  end
+  at = last + 1
 end
 local nDeletes = tonumber(ARGV[at]); at = at + 1
 for _ = 1, nDeletes do
