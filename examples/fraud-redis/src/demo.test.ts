@@ -77,7 +77,7 @@ describe.skipIf(noRedis)('fraud-redis demo (Postgres + Redis, end to end)', () =
       mismatches: 0,
     });
     expect(r.parity.servedVsOffline.mismatches).toBe(0);
-    if (r.parity.checkParity !== null) expect(r.parity.checkParity.disagreements).toBe(0);
+    expect(r.parity.checkParity).toMatchObject({ ok: true, points: 100, disagreements: 0 });
     expect(r.output).toContain('Redis ');
     expect(r.output).toContain('PostgreSQL ');
     expect(r.output).toContain('Parity holds: zero mismatches.');

@@ -8,12 +8,13 @@
  * offline store.
  */
 import type { FeatureService } from '@tandem/core';
-import * as featureStore from '@tandem/feature-store';
 import {
+  checkParity,
   createOfflineStore,
   createOnlineStore,
   type OfflineStore,
   type OnlineAdapter,
+  type OnlineStore,
   type SqlExecutor,
   type TrainingRow,
 } from '@tandem/feature-store';
@@ -98,13 +99,13 @@ export interface ParitySummary {
   readonly servedVsOffline: ParityCounts;
   /** Offline store (SQL) vs the TypeScript fold, at the compared points. */
   readonly sqlVsFold: ParityCounts;
-  /** `checkParity` of `@tandem/feature-store` (a replay over sampled points), when available. */
+  /** `checkParity` of `@tandem/feature-store` (a replay over sampled points). */
   readonly checkParity: {
     readonly ok: boolean;
     readonly points: number;
     readonly values: number;
     readonly disagreements: number;
-  } | null;
+  };
   /** The sum of every mismatch above. */
   readonly mismatches: number;
 }
@@ -338,7 +339,7 @@ export async function runDemo(
       onlineVsOffline.mismatches +
       servedVsOffline.mismatches +
       sqlVsFold.mismatches +
-      (checked?.disagreements ?? 0);
+      checked.disagreements;
     print();
     print('7. Parity');
     const line = (what: string, c: ParityCounts) =>
@@ -351,13 +352,9 @@ export async function runDemo(
     );
     line('features served over HTTP vs offline store', servedVsOffline);
     line('offline store (SQL) vs TypeScript fold', sqlVsFold);
-    if (checked === null) {
-      print('  checkParity (sampled replay): not available in this build of @tandem/feature-store');
-    } else {
-      print(
-        `  ${'checkParity (replay of the timeline, sampled points)'.padEnd(52)}${String(checked.values).padStart(4)} values at ${checked.points} points, ${checked.disagreements} disagreements`,
-      );
-    }
+    print(
+      `  ${'checkParity (replay of the timeline, sampled points)'.padEnd(52)}${String(checked.values).padStart(4)} values at ${checked.points} points, ${checked.disagreements} disagreements`,
+    );
     print(
       mismatches === 0
         ? '  Parity holds: zero mismatches.'
@@ -399,7 +396,7 @@ export async function runDemo(
 async function replay(
   data: DemoData,
   offline: OfflineStore,
-  online: featureStore.OnlineStore,
+  online: OnlineStore,
   setClock: (t: number) => void,
 ): Promise<DemoResult['ingested']> {
   type Step =
@@ -500,7 +497,7 @@ function scored(
  * time, and holds the online and the offline values to the same rule against the fold.
  */
 async function compareStores(
-  online: featureStore.OnlineStore,
+  online: OnlineStore,
   offline: OfflineStore,
   data: DemoData,
   fold: ReturnType<typeof referenceEngine>,
@@ -541,37 +538,14 @@ async function compareStores(
   return counts(outcomes);
 }
 
-/** The shape of `checkParity` this demo uses (see `@tandem/feature-store`'s parity checker). */
-type CheckParity = (options: {
-  readonly offline: OfflineStore;
-  readonly online?: OnlineAdapter;
-  readonly namespace?: string;
-  readonly service: FeatureService;
-  readonly sample: {
-    readonly entities: number;
-    readonly perEntity: number;
-    readonly seed?: number;
-  };
-  readonly allowedLateness?: string;
-}) => Promise<{
-  readonly ok: boolean;
-  readonly sample: { readonly points: number };
-  readonly totals: { readonly values: number; readonly disagreements: number };
-}>;
-
 /**
- * HOOK (parity checker): `checkParity` replays the offline timeline into a scratch namespace of the
- * online engine and compares both stores at sampled points. It is used when `@tandem/feature-store`
- * exports it; until then the summary rests on the comparisons above, and says so.
+ * `checkParity` of `@tandem/feature-store`: replays the offline timeline into a scratch namespace
+ * of the online engine (cleared afterwards) and compares both stores at 100 sampled points.
  */
 async function runCheckParity(
   env: DemoEnvironment,
   offline: OfflineStore,
 ): Promise<ParitySummary['checkParity']> {
-  const checkParity = (featureStore as unknown as Record<string, unknown>).checkParity as
-    | CheckParity
-    | undefined;
-  if (typeof checkParity !== 'function') return null;
   const report = await checkParity({
     offline,
     online: env.adapter,
