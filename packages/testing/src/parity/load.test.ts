@@ -89,8 +89,17 @@ describe.each(engines.map((e) => [e.engine, e] as const))('loadParityStream on %
             expect(a.map((r) => ({ ...r, amount: r.amount === 0 ? 0 : r.amount }))).toEqual(
               b.map((r) => ({ ...r, amount: r.amount === 0 ? 0 : r.amount })),
             );
-            const minusZero = stream.events.filter((e) => Object.is(e.values.amount, -0)).length;
-            if (minusZero > 0 && db.engine === 'postgres') {
+            // A -0 event that is a duplicate of an earlier (keys, eventId) is never stored.
+            const seen = new Set<string>();
+            const storedMinusZero = stream.events.filter((e) => {
+              if (e.eventId !== null) {
+                const id = `${keyId(e.key)}\u0000${e.eventId}`;
+                if (seen.has(id)) return false;
+                seen.add(id);
+              }
+              return Object.is(e.values.amount, -0);
+            }).length;
+            if (storedMinusZero > 0 && db.engine === 'postgres') {
               expect(a.some((r) => Object.is(r.amount, -0))).toBe(true);
             }
           },
