@@ -38,6 +38,7 @@ export {
 export type { TrainingRow, TrainingSetOptions } from './offline/training-set/training-set.js';
 // The online store (issue 4): adapters, reference op semantics, the store.
 export type {
+  FieldRef,
   KeyedOp,
   OnlineAdapter,
   ReadOp,

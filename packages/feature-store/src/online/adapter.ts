@@ -5,6 +5,13 @@ export interface KeyedOp {
   readonly key: number;
   readonly field: string;
   readonly op: TileOp;
+  /**
+   * Makes the update conditional: it applies only when field `within` of the same key holds a
+   * range `"<lo> <hi> ..."` (decimal integers, anything after them ignored) with
+   * `lo <= event ts < hi`. The window cache uses it: a cached window body takes the events that
+   * fall inside it.
+   */
+  readonly within?: string;
 }
 
 /** One streamed event's updates. */
@@ -30,7 +37,12 @@ export interface StreamedEvent {
  * 2. `puts` overwrite fields (batch materialization), `deletes` remove fields;
  * 3. `meta` fields are set on `keys[2]` when anything was applied or put;
  * 4. dedupe and raw members with `ts < trimBefore` are removed;
- * 5. each key with a finite `ttls[i]` (ms from now) gets that time to live, when it exists.
+ * 5. each key with a finite `ttls[i]` (ms from now) gets that time to live, when it exists;
+ * 6. the `counter` field, when given, is incremented by one when anything was applied, put or
+ *    deleted.
+ *
+ * A group with a `guard` first checks it: when the guarded field does not hold `equals` (null: the
+ * field is absent), nothing at all is written and the outcome says `refused`.
  */
 export interface WriteGroup {
   /** `[dedupe set, raw head, meta hash, ...tile hashes]`. */
@@ -45,8 +57,18 @@ export interface WriteGroup {
   }[];
   readonly deletes: readonly { readonly key: number; readonly field: string }[];
   readonly meta: Readonly<Record<string, string>>;
-  /** Time to live per key, ms; `Infinity` leaves the key without expiry. */
+  /** Time to live per key, ms; `Infinity` leaves the key's expiry as it is. */
   readonly ttls: readonly number[];
+  /** A field incremented when the group changes anything (a version others can guard on). */
+  readonly counter?: FieldRef;
+  /** A compare-and-set condition on one field: the group writes only when it holds `equals`. */
+  readonly guard?: FieldRef & { readonly equals: string | null };
+}
+
+/** A field of one of a group's keys (`key` indexes `WriteGroup.keys`). */
+export interface FieldRef {
+  readonly key: number;
+  readonly field: string;
 }
 
 /** What a {@link WriteGroup} did. */
@@ -54,6 +76,8 @@ export interface WriteOutcome {
   readonly applied: number;
   readonly duplicates: number;
   readonly late: number;
+  /** Present (true) when the group's guard failed and nothing was written. */
+  readonly refused?: true;
 }
 
 /** A read of one key: hash fields, or the members of a sorted set scored in `[min, max)`. */

@@ -23,6 +23,12 @@ export interface OnlineFeature {
   readonly codec: TileCodec;
   /** `l` for lifetime ladders (tiles never expire), `w` otherwise. */
   readonly tileClass: 'l' | 'w';
+  /**
+   * Fields of the feature's window cache in the entity's meta hash: `tag` holds
+   * `"<lo> <hi> <body start>"`, the read the cached body answers, and `parts` the body state
+   * (the merged covering tiles), in codec part order.
+   */
+  readonly cache: { readonly tag: string; readonly parts: readonly string[] };
 }
 
 /** Tiles of both layers live in hashes, one per entity, source, class and 2^30 ms bucket. */
@@ -35,13 +41,16 @@ export type Layer = 's' | 'b';
 export function onlineFeature(feature: AnyFeature): OnlineFeature {
   const ir = feature.ir as AggregationIR;
   const ladder = tileLadder(ir.window, ir.aggregation);
+  const fp = fingerprint(ir).slice(0, 16);
+  const codec = tileCodec(ir);
   return {
     feature,
     ir,
-    fp: fingerprint(ir).slice(0, 16),
+    fp,
     ladder,
-    codec: tileCodec(ir),
+    codec,
     tileClass: ladder.lifetime ? 'l' : 'w',
+    cache: { tag: `c:${fp}`, parts: codec.parts.map((part) => `c:${fp}:${part}`) },
   };
 }
 
@@ -89,7 +98,10 @@ export interface EntityKeys {
   readonly seen: (source: string) => string;
   /** Raw head of a source (event JSON scored by ts). */
   readonly raw: (source: string) => string;
-  /** Meta hash of a source: `f:<feature>` = fingerprint, `u` = last write time. */
+  /**
+   * Meta hash of a source: `f:<feature>` = fingerprint, `u` = last write time, `v` = write
+   * counter, and the window cache (`c:<fp>...`, see {@link OnlineFeature.cache}).
+   */
   readonly meta: (source: string) => string;
   /** Tile hash of a layer, source, class and bucket. */
   readonly tiles: (layer: Layer, source: string, tileClass: 'l' | 'w', bucket: number) => string;

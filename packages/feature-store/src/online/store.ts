@@ -24,7 +24,14 @@ import {
   windowStart,
 } from '@tandem/core';
 import { compileRowCompletion, type RowCompletion } from '../internal/derive.js';
-import type { KeyedOp, OnlineAdapter, ReadOp, WriteGroup, WriteOutcome } from './adapter.js';
+import type {
+  FieldRef,
+  KeyedOp,
+  OnlineAdapter,
+  ReadOp,
+  WriteGroup,
+  WriteOutcome,
+} from './adapter.js';
 import {
   bucketOf,
   bucketTtl,
@@ -37,6 +44,19 @@ import {
   onlineSources,
   tileField,
 } from './layout.js';
+import { readBatch, textAt } from './read-batch.js';
+
+/**
+ * How long after its end a window body may be cached, ms. Writers send an event's updates to the
+ * cached bodies only when the event is older than the current grain by their own clock; a body
+ * cached this long after its end is then reached by every writer whose clock is behind by less.
+ */
+export const WINDOW_CACHE_SETTLE_MS = 10_000;
+
+/** Index of the meta hash in a write group's keys. */
+const META = 2;
+/** The meta hash's write counter: bumped by every write, guarded by window-cache fills. */
+const WRITE_COUNTER: FieldRef = { key: META, field: 'v' };
 
 /** An event of one entity as the online store takes it: entity keys plus a {@link SourceEvent}. */
 export interface OnlineEvent extends SourceEvent {
@@ -169,16 +189,31 @@ export interface OnlineStore {
   close(): Promise<void>;
 }
 
+/** A source a service reads: the meta fields asked per entity. */
+interface PlannedSource {
+  readonly name: string;
+  readonly entity: SourceIR['entity'];
+  /** `u`, then per aggregation of the source: `f:<name>`, the cache tag, the cache parts. */
+  readonly metaFields: readonly string[];
+}
+
+interface PlannedAggregation {
+  readonly online: OnlineFeature;
+  readonly folder: FeatureFolder;
+  /** Index of its source in `ServicePlan.sources`. */
+  readonly source: number;
+  /** Position of `f:<name>` in the source's meta fields; the tag and the parts follow it. */
+  readonly metaAt: number;
+}
+
 interface ServicePlan {
   readonly outputs: readonly AnyFeature[];
-  readonly aggregations: readonly {
-    readonly online: OnlineFeature;
-    readonly folder: FeatureFolder;
-  }[];
+  readonly aggregations: readonly PlannedAggregation[];
+  readonly sources: readonly PlannedSource[];
   readonly complete: RowCompletion;
   readonly hasComputed: boolean;
-  readonly inputsOf: ReadonlyMap<string, readonly string[]>;
-  readonly entities: FeatureService['entities'];
+  /** The aggregations each output rests on (status and freshness come from them). */
+  readonly leaves: ReadonlyMap<string, readonly string[]>;
 }
 
 /** Creates an online store over an adapter. */
@@ -245,9 +280,10 @@ export function createOnlineStore(options: OnlineStoreOptions): OnlineStore {
     const service = Array.isArray(selection)
       ? featureService('online', selection as readonly AnyFeature[])
       : (selection as FeatureService);
+    const sources: { name: string; entity: SourceIR['entity']; metaFields: string[] }[] = [];
     const aggregations = service.dependencies
       .filter((f) => f.ir.kind === 'aggregation')
-      .map((f) => {
+      .map((f): PlannedAggregation => {
         const online = byName.get(f.name);
         if (online === undefined || online.fp !== onlineFeature(f).fp) {
           throw new TandemError(
@@ -256,15 +292,33 @@ export function createOnlineStore(options: OnlineStoreOptions): OnlineStore {
             { path: `feature ${f.name}` },
           );
         }
-        return { online, folder: compileFolder(online.ir) };
+        const name = online.ir.source.name;
+        let source = sources.findIndex((s) => s.name === name);
+        if (source === -1) {
+          source = sources.length;
+          sources.push({ name, entity: online.ir.source.entity, metaFields: ['u'] });
+        }
+        const fields = sources[source]!.metaFields;
+        const metaAt = fields.length;
+        fields.push(`f:${f.name}`, online.cache.tag, ...online.cache.parts);
+        return { online, folder: compileFolder(online.ir), source, metaAt };
       });
+    const inputsOf = new Map(
+      service.dependencies.map((f) => [f.name, f.inputs.map((i) => i.name)]),
+    );
+    const isAggregation = new Set(aggregations.map((a) => a.online.feature.name));
+    const leavesOf = (name: string): string[] => {
+      const inputs = inputsOf.get(name) ?? [];
+      if (inputs.length === 0) return isAggregation.has(name) ? [name] : [];
+      return [...new Set(inputs.flatMap(leavesOf))];
+    };
     const plan: ServicePlan = {
       outputs: service.features,
       aggregations,
+      sources,
       complete: compileRowCompletion(service.dependencies),
       hasComputed: service.dependencies.some((f) => f.ir.kind !== 'aggregation'),
-      inputsOf: new Map(service.dependencies.map((f) => [f.name, f.inputs.map((i) => i.name)])),
-      entities: service.entities,
+      leaves: new Map(service.features.map((f) => [f.name, leavesOf(f.name)])),
     };
     plans.set(selection, plan);
     return plan;
@@ -338,6 +392,14 @@ export function createOnlineStore(options: OnlineStoreOptions): OnlineStore {
               ops.push({ key, field: tileField(f, level, tile.start, op.part), op });
             }
           }
+          // A cached window body ends at a grain boundary no later than this one (see
+          // WINDOW_CACHE_SETTLE_MS), so only older events can fall inside one.
+          if (event.ts < headStart(f.ladder, now)) {
+            for (const op of featureOps) {
+              const part = f.codec.parts.indexOf(op.part);
+              ops.push({ key: META, field: f.cache.parts[part]!, op, within: f.cache.tag });
+            }
+          }
         }
         return {
           // Without an id or a sequence an event cannot be told from a replay: never deduped,
@@ -366,6 +428,7 @@ export function createOnlineStore(options: OnlineStoreOptions): OnlineStore {
         deletes: [],
         meta: metaFields(source, now),
         ttls,
+        counter: WRITE_COUNTER,
       });
     }
     const outcomes = await adapter.write(groups);
@@ -382,9 +445,14 @@ export function createOnlineStore(options: OnlineStoreOptions): OnlineStore {
       const keys = keysOf(source.source.entity, entity.key, `entities[${i}]`);
       const keyList = [keys.seen(sourceName), keys.raw(sourceName), keys.meta(sourceName)];
       const ttls = [Infinity, Infinity, metaTtl(source, lateness)];
-      const indexOf = new Map<string, number>();
+      // Tile hashes by class and bucket: `2 * bucket` for window tiles, `2 * bucket + 1` lifetime.
+      const indexOf = new Map<number, number>();
       const puts: { key: number; field: string; value: string }[] = [];
-      const deletes: { key: number; field: string }[] = [];
+      // New batch tiles may change what cached window bodies hold: drop every cache tag.
+      const deletes: { key: number; field: string }[] = source.features.map((f) => ({
+        key: META,
+        field: f.cache.tag,
+      }));
       for (const tile of entity.tiles) {
         const f = byName.get(tile.feature);
         if (f === undefined || f.ir.source.name !== sourceName) {
@@ -397,21 +465,24 @@ export function createOnlineStore(options: OnlineStoreOptions): OnlineStore {
           );
         }
         const bucket = bucketOf(tile.start);
-        const name = keys.tiles('b', sourceName, f.tileClass, bucket);
-        let key = indexOf.get(name);
+        const slot = 2 * bucket + (f.tileClass === 'l' ? 1 : 0);
+        let key = indexOf.get(slot);
         if (key === undefined) {
           key = keyList.length;
-          keyList.push(name);
+          keyList.push(keys.tiles('b', sourceName, f.tileClass, bucket));
           ttls.push(bucketTtl(source, f.tileClass, bucket, now, lateness));
-          indexOf.set(name, key);
+          indexOf.set(slot, key);
         }
         const texts = f.codec.encode(tile.state);
-        f.codec.parts.forEach((part, p) => {
-          const field = tileField(f, tile.level, tile.start, part);
+        // Every part's field is the tile's field prefix and the part.
+        const prefix = tileField(f, tile.level, tile.start, '');
+        const parts = f.codec.parts;
+        for (let p = 0; p < parts.length; p++) {
+          const field = prefix + parts[p]!;
           const text = texts[p] ?? null;
-          if (text === null) deletes.push({ key: key!, field });
-          else puts.push({ key: key!, field, value: text });
-        });
+          if (text === null) deletes.push({ key, field });
+          else puts.push({ key, field, value: text });
+        }
       }
       return {
         keys: keyList,
@@ -422,20 +493,28 @@ export function createOnlineStore(options: OnlineStoreOptions): OnlineStore {
         deletes,
         meta: metaFields(source, now),
         ttls,
+        counter: WRITE_COUNTER,
       };
     });
     await adapter.write(groups);
   };
 
-  /** The tiles a read of `f` at `q` takes (batch below the watermark, stream above), cached. */
-  type PlannedTile = { layer: Layer; bucket: number; fields: readonly string[] };
-  const tilePlans = new Map<string, PlannedTile[]>();
-  const tilePlan = (f: OnlineFeature, q: number, head: number, mark: number | null) => {
+  /**
+   * How a read of `f` at `q` takes its window body (batch tiles below the watermark, stream tiles
+   * above, up to the head), and the cache tag of that body; cached per window boundary.
+   */
+  type BodyPlan = {
+    readonly tiles: readonly { layer: Layer; bucket: number; fields: readonly string[] }[];
+    /** `"<lo> <hi> <body start>"`: stream events with ts in `[lo, hi)` change this body. */
+    readonly tag: string;
+  };
+  const bodyPlans = new Map<string, BodyPlan>();
+  const bodyPlan = (f: OnlineFeature, q: number, head: number, mark: number | null) => {
     const start = bodyStart(f.ladder, f.ir.window, q);
     const batchEnd =
       mark === null ? -Infinity : Math.min(head, mark - floorMod(mark, f.ladder.grain));
     const cacheKey = `${f.fp}|${start}|${head}|${batchEnd}`;
-    let planned = tilePlans.get(cacheKey);
+    let planned = bodyPlans.get(cacheKey);
     if (planned !== undefined) return planned;
     const tiles: { layer: Layer; tile: Tile }[] = [];
     if (batchEnd > start) {
@@ -446,123 +525,152 @@ export function createOnlineStore(options: OnlineStoreOptions): OnlineStore {
       for (const tile of coveringTiles(f.ladder, streamFrom, head))
         tiles.push({ layer: 's', tile });
     }
-    planned = tiles.map(({ layer, tile }) => ({
-      layer,
-      bucket: bucketOf(tile.start),
-      fields: f.codec.parts.map((part) => tileField(f, tile.level, tile.start, part)),
-    }));
+    planned = {
+      tiles: tiles.map(({ layer, tile }) => ({
+        layer,
+        bucket: bucketOf(tile.start),
+        fields: f.codec.parts.map((part) => tileField(f, tile.level, tile.start, part)),
+      })),
+      tag: `${streamFrom} ${head} ${start}`,
+    };
     // Reads at "now" reuse a handful of plans; parity replays read at many times.
-    if (tilePlans.size >= 4096) tilePlans.clear();
-    tilePlans.set(cacheKey, planned);
+    if (bodyPlans.size >= 4096) bodyPlans.clear();
+    bodyPlans.set(cacheKey, planned);
     return planned;
   };
+
+  /** Cache fills in flight (never awaited by reads; `close` waits for them). */
+  const fills = new Set<Promise<unknown>>();
 
   const getOnlineFeatures = async (request: OnlineFeatureRequest): Promise<OnlineFeatureRow[]> => {
     const plan = planOf(request.service);
     const q = request.at ?? clock();
     const now = clock();
-    const sourceNames = [...new Set(plan.aggregations.map((a) => a.online.ir.source.name))];
-    const marks = await readWatermarks(sourceNames);
+    const marks = await readWatermarks(plan.sources.map((s) => s.name));
+    const bodies = plan.aggregations.map(({ online: f }) => {
+      const head = headStart(f.ladder, q);
+      return { head, plan: bodyPlan(f, q, head, marks.get(f.ir.source.name) ?? null) };
+    });
+    // One raw-head range per source, from its features' earliest head.
+    const rawFrom = plan.sources.map((_, s) =>
+      Math.min(...plan.aggregations.flatMap((a, i) => (a.source === s ? [bodies[i]!.head] : []))),
+    );
 
-    // One read group per entity tag; each aggregation knows where its fields come back.
-    type Pending = {
-      ops: ReadOp[];
-      index: Map<string, number>;
-      fields: Map<string, number>[];
-    };
+    // First round trip: per entity, the meta hash (statuses, window caches) and the raw head of
+    // every source; one read group per entity tag.
+    const groups: ReadOp[][] = [];
     const rows = request.entities.map((key, row) => {
-      const groups = new Map<string, Pending>();
-      const keysByEntity = new Map<string, EntityKeys>();
-      const entityKeysOf = (entity: OnlineSource['source']['entity']) => {
-        let keys = keysByEntity.get(entity.name);
-        if (keys === undefined) {
-          keys = keysOf(entity, key, `entities[${row}]`);
-          keysByEntity.set(entity.name, keys);
+      const byEntity = new Map<string, { keys: EntityKeys; group: number }>();
+      return plan.sources.map((source, s) => {
+        let entity = byEntity.get(source.entity.name);
+        if (entity === undefined) {
+          entity = { keys: keysOf(source.entity, key, `entities[${row}]`), group: groups.length };
+          groups.push([]);
+          byEntity.set(source.entity.name, entity);
         }
-        return keys;
-      };
-      const opOf = (keys: EntityKeys) => {
-        let pending = groups.get(keys.tag);
-        if (pending === undefined) {
-          pending = { ops: [], index: new Map(), fields: [] };
-          groups.set(keys.tag, pending);
-        }
-        return pending;
-      };
-      /** Where a field comes back: its key's read op and its position (each field asked once). */
-      const fieldSlot = (pending: Pending, key: string, field: string) => {
-        let at = pending.index.get(key);
-        if (at === undefined) {
-          at = pending.ops.length;
-          pending.ops.push({ kind: 'fields', key, fields: [] });
-          pending.fields.push(new Map());
-          pending.index.set(key, at);
-        }
-        const positions = pending.fields[at]!;
-        let position = positions.get(field);
-        if (position === undefined) {
-          const fields = (pending.ops[at] as unknown as { fields: string[] }).fields;
-          position = fields.length;
-          fields.push(field);
-          positions.set(field, position);
-        }
-        return { op: at, field: position };
-      };
-      const reads = plan.aggregations.map(({ online: f }) => {
-        const sourceName = f.ir.source.name;
-        const keys = entityKeysOf(f.ir.source.entity);
-        const pending = opOf(keys);
-        const head = headStart(f.ladder, q);
-        const mark = marks.get(sourceName) ?? null;
-        const slots = tilePlan(f, q, head, mark).map((tile) => {
-          const name = keys.tiles(tile.layer, sourceName, f.tileClass, tile.bucket);
-          return tile.fields.map((field) => fieldSlot(pending, name, field));
-        });
-        const meta = [
-          fieldSlot(pending, keys.meta(sourceName), `f:${f.feature.name}`),
-          fieldSlot(pending, keys.meta(sourceName), 'u'),
-        ];
-        const rawKey = keys.raw(sourceName);
-        let rawAt = pending.index.get(`raw:${rawKey}:${head}`);
-        if (rawAt === undefined) {
-          rawAt = pending.ops.length;
-          pending.ops.push({ kind: 'range', key: rawKey, min: head, max: q });
-          pending.fields.push(new Map());
-          pending.index.set(`raw:${rawKey}:${head}`, rawAt);
-        }
-        return { tag: keys.tag, slots, meta, rawAt };
+        const ops = groups[entity.group]!;
+        ops.push(
+          { kind: 'fields', key: entity.keys.meta(source.name), fields: source.metaFields },
+          { kind: 'range', key: entity.keys.raw(source.name), min: rawFrom[s]!, max: q },
+        );
+        return { keys: entity.keys, group: entity.group, op: ops.length - 2 };
       });
-      return { groups, reads };
     });
+    const replies = await adapter.read(groups);
+    const metaOf = (row: number, source: number) => {
+      const at = rows[row]![source]!;
+      return replies[at.group]![at.op]!;
+    };
 
-    const flat: (readonly ReadOp[])[] = [];
-    const groupAt = rows.map(({ groups }) => {
-      const at = new Map<string, number>();
-      for (const [tag, pending] of groups) {
-        at.set(tag, flat.length);
-        flat.push(pending.ops);
-      }
-      return at;
-    });
-    const replies = await adapter.read(flat);
-
-    return rows.map(({ reads }, row) => {
-      const values = new Map<string, unknown>();
-      const status = new Map<string, FeatureStatus>();
-      const freshness = new Map<string, number | null>();
-      reads.forEach((read, i) => {
-        const { online: f, folder } = plan.aggregations[i]!;
-        const reply = replies[groupAt[row]!.get(read.tag)!]!;
-        const text = (slot: { op: number; field: number }) => reply[slot.op]![slot.field] ?? null;
-        const written = text(read.meta[1]!);
-        const writtenFp = text(read.meta[0]!);
+    // Window bodies: from the cache when its tag matches, else from the tiles (a second round
+    // trip, for the misses only), whose merge then refills the cache.
+    const states: (Intermediate | undefined)[][] = rows.map((_, r) =>
+      plan.aggregations.map(({ online: f, source, metaAt }, i) => {
+        const meta = metaOf(r, source);
+        if (meta[metaAt + 1] !== bodies[i]!.plan.tag) return undefined;
+        return f.codec.decode(meta.slice(metaAt + 2, metaAt + 2 + f.codec.parts.length));
+      }),
+    );
+    const second = readBatch();
+    const missed = rows.flatMap((row, r) =>
+      plan.aggregations.flatMap(({ online: f, source }, i) => {
+        if (states[r]![i] !== undefined) return [];
+        const { keys } = row[source]!;
+        const sourceName = f.ir.source.name;
+        const tiles = bodies[i]!.plan.tiles.map((tile) => {
+          const name = keys.tiles(tile.layer, sourceName, f.tileClass, tile.bucket);
+          return tile.fields.map((field) => second.field(keys.tag, name, field));
+        });
+        const version = second.field(keys.tag, keys.meta(sourceName), 'v');
+        return [{ row: r, i, tiles, version }];
+      }),
+    );
+    if (missed.length > 0) {
+      const tileReplies = await adapter.read(second.groups);
+      const refills = new Map<string, { group: WriteGroup; version: string }>();
+      for (const { row, i, tiles, version } of missed) {
+        const { online: f, source } = plan.aggregations[i]!;
         let state = emptyIntermediate(f.ir.aggregation) as Intermediate;
-        for (const slot of read.slots) {
-          const tile = f.codec.decode(slot.map(text));
-          state = merge(f.ir.aggregation, state as never, tile as never) as Intermediate;
+        for (const tile of tiles) {
+          const texts = tile.map((slot) => textAt(tileReplies, slot));
+          state = merge(f.ir.aggregation, state as never, f.codec.decode(texts) as never);
         }
-        for (const member of reply[read.rawAt]!) {
-          if (member === null) continue;
+        states[row]![i] = state;
+        // Fill only bodies that end WINDOW_CACHE_SETTLE_MS before now (writers then send their
+        // events' updates to it), of entities written before (the version says when a write
+        // raced this read: the fill is then refused).
+        const v = textAt(tileReplies, version);
+        const { head, plan: body } = bodies[i]!;
+        if (v === null || metaOf(row, source)[0] == null) continue;
+        if (q > now || now - head < WINDOW_CACHE_SETTLE_MS) continue;
+        const { keys } = rows[row]![source]!;
+        const sourceName = f.ir.source.name;
+        const meta = keys.meta(sourceName);
+        let refill = refills.get(meta);
+        if (refill === undefined) {
+          const keyList = [keys.seen(sourceName), keys.raw(sourceName), meta];
+          refill = {
+            version: v,
+            group: {
+              keys: keyList,
+              events: [],
+              lateBefore: -Infinity,
+              trimBefore: -Infinity,
+              puts: [],
+              deletes: [],
+              meta: {},
+              ttls: keyList.map(() => Infinity),
+              guard: { ...WRITE_COUNTER, equals: v },
+            },
+          };
+          refills.set(meta, refill);
+        }
+        if (refill.version !== v) continue;
+        const puts = refill.group.puts as { key: number; field: string; value: string }[];
+        const deletes = refill.group.deletes as { key: number; field: string }[];
+        puts.push({ key: META, field: f.cache.tag, value: body.tag });
+        f.codec.encode(state).forEach((text, p) => {
+          const field = f.cache.parts[p]!;
+          if (text === null) deletes.push({ key: META, field });
+          else puts.push({ key: META, field, value: text });
+        });
+      }
+      if (refills.size > 0) {
+        const fill = adapter
+          .write([...refills.values()].map((r) => r.group))
+          // A fill is an optimisation: one that fails leaves the cache tag stale, and stale
+          // tags are never served (the next read takes the tiles again).
+          .catch(() => undefined)
+          .finally(() => fills.delete(fill));
+        fills.add(fill);
+      }
+    }
+
+    return rows.map((row, r) => {
+      // Raw-head events, parsed once per source.
+      const heads = row.map(({ group, op }) =>
+        replies[group]![op + 1]!.flatMap((member): SourceEvent[] => {
+          if (member === null) return [];
           const [ts, eventId, seq, ingestedAt, fields] = JSON.parse(member) as [
             number,
             string | null,
@@ -570,8 +678,20 @@ export function createOnlineStore(options: OnlineStoreOptions): OnlineStore {
             number | null,
             Record<string, ScalarValue>,
           ];
-          const event: SourceEvent = { ts, eventId, seq, ingestedAt, values: fields };
-          if (folder.counts(event, q)) state = folder.add(state, event);
+          return [{ ts, eventId, seq, ingestedAt, values: fields }];
+        }),
+      );
+      const values = new Map<string, unknown>();
+      const status = new Map<string, FeatureStatus>();
+      const freshness = new Map<string, number | null>();
+      plan.aggregations.forEach(({ online: f, folder, source, metaAt }, i) => {
+        const meta = metaOf(r, source);
+        const written = meta[0] ?? null;
+        const writtenFp = meta[metaAt] ?? null;
+        const head = bodies[i]!.head;
+        let state = states[r]![i] as Intermediate;
+        for (const event of heads[source]!) {
+          if (event.ts >= head && folder.counts(event, q)) state = folder.add(state, event);
         }
         const windowFrom = windowStart(f.ir.window, q);
         const cut = f.ladder.cutoff ? f.codec.cut(state, windowFrom) : state;
@@ -589,24 +709,26 @@ export function createOnlineStore(options: OnlineStoreOptions): OnlineStore {
         freshness.set(f.feature.name, written === null ? null : Math.max(0, now - Number(written)));
       });
       if (plan.hasComputed) {
-        plan.complete(values, request.requestData?.[row] ?? {}, `requestData[${row}]`);
+        plan.complete(values, request.requestData?.[r] ?? {}, `requestData[${r}]`);
       }
       const out: Record<string, OnlineFeatureValue> = {};
       for (const feature of plan.outputs) {
-        const inputs = leafInputs(plan, feature.name);
-        const worst = inputs.map((n) => status.get(n) ?? 'present').find((s) => s !== 'present');
-        const fresh = inputs.map((n) => freshness.get(n) ?? null);
+        const inputs = plan.leaves.get(feature.name)!;
+        let worst: FeatureStatus = 'present';
+        let freshest: number | null = inputs.length === 0 ? 0 : -Infinity;
+        for (const input of inputs) {
+          const s = status.get(input) ?? 'present';
+          if (worst === 'present') worst = s;
+          const fresh = freshness.get(input) ?? null;
+          freshest = fresh === null || freshest === null ? null : Math.max(freshest, fresh);
+        }
         out[feature.name] = {
           value: (values.get(feature.name) ?? null) as ScalarValue | readonly ScalarValue[],
-          status: worst ?? 'present',
-          freshnessMs: fresh.some((x) => x === null)
-            ? inputs.length === 0
-              ? 0
-              : null
-            : Math.max(...(fresh as number[])),
+          status: worst,
+          freshnessMs: freshest,
         };
       }
-      return { entity: request.entities[row]!, values: out as OnlineFeatureRow['values'] };
+      return { entity: request.entities[r]!, values: out as OnlineFeatureRow['values'] };
     });
   };
 
@@ -634,7 +756,10 @@ export function createOnlineStore(options: OnlineStoreOptions): OnlineStore {
       only === undefined
         ? adapter.clear(`${namespace}:`)
         : adapter.clear(`${namespace}:`, (key) => sourceOfKey(key, namespace.length + 1, only)),
-    close: () => adapter.close(),
+    async close() {
+      await Promise.all(fills);
+      await adapter.close();
+    },
   };
 }
 
@@ -687,15 +812,6 @@ function checkEvent(source: SourceIR, event: OnlineEvent, path: string): void {
         `${name} must be ${field.type === 'bool' ? 'a boolean' : `a ${field.type}`}`,
       );
   }
-}
-
-/** The aggregation features a feature rests on (itself, for an aggregation). */
-function leafInputs(plan: ServicePlan, name: string): string[] {
-  const inputs = plan.inputsOf.get(name) ?? [];
-  if (inputs.length === 0) {
-    return plan.aggregations.some((a) => a.online.feature.name === name) ? [name] : [];
-  }
-  return [...new Set(inputs.flatMap((input) => leafInputs(plan, input)))];
 }
 
 function metaFields(source: OnlineSource, now: number): Record<string, string> {

@@ -48,8 +48,28 @@ export function memoryAdapter(options: MemoryAdapterOptions = {}): OnlineAdapter
     if (size === 0) entries.delete(key);
   };
 
+  const fieldOf = (key: string, field: string): string | null => {
+    const entry = live(key);
+    return entry?.type === 'hash' ? (entry.fields.get(field) ?? null) : null;
+  };
+
   const writeGroup = (group: WriteGroup): WriteOutcome => {
     const [seenKey, rawKey, metaKey] = group.keys as [string, string, string];
+    const { guard, counter } = group;
+    if (guard !== undefined && fieldOf(group.keys[guard.key]!, guard.field) !== guard.equals) {
+      return { applied: 0, duplicates: 0, late: 0, refused: true };
+    }
+    /** `[lo, hi)` of a `within` field, read once per group (events do not change them). */
+    const ranges = new Map<string, readonly [number, number] | null>();
+    const inRange = (key: string, field: string, ts: number) => {
+      const at = `${key}\u0000${field}`;
+      let range = ranges.get(at);
+      if (range === undefined) {
+        range = parseRange(fieldOf(key, field));
+        ranges.set(at, range);
+      }
+      return range !== null && range[0] <= ts && ts < range[1];
+    };
     let applied = 0;
     let duplicates = 0;
     let late = 0;
@@ -65,7 +85,8 @@ export function memoryAdapter(options: MemoryAdapterOptions = {}): OnlineAdapter
       }
       if (event.id !== '') seen.set(event.id, event.ts);
       zset(rawKey).set(event.raw, event.ts);
-      for (const { key, field, op } of event.ops) {
+      for (const { key, field, op, within } of event.ops) {
+        if (within !== undefined && !inRange(group.keys[key]!, within, event.ts)) continue;
         const fields = hash(group.keys[key]!);
         fields.set(field, applyTileOp(fields.get(field) ?? null, op));
       }
@@ -79,6 +100,10 @@ export function memoryAdapter(options: MemoryAdapterOptions = {}): OnlineAdapter
     if (applied > 0 || group.puts.length > 0) {
       const meta = hash(metaKey);
       for (const [field, value] of Object.entries(group.meta)) meta.set(field, value);
+    }
+    if (counter !== undefined && (applied > 0 || group.puts.length + group.deletes.length > 0)) {
+      const fields = hash(group.keys[counter.key]!);
+      fields.set(counter.field, String(Number(fields.get(counter.field) ?? 0) + 1));
     }
     for (const key of [seenKey, rawKey]) {
       const entry = live(key);
@@ -139,4 +164,11 @@ export function memoryAdapter(options: MemoryAdapterOptions = {}): OnlineAdapter
     },
     async close() {},
   };
+}
+
+/** `[lo, hi)` from a range field's text `"<lo> <hi> ..."`; null when absent or malformed. */
+function parseRange(text: string | null): readonly [number, number] | null {
+  if (text === null) return null;
+  const [lo, hi] = text.split(' ', 2).map(Number);
+  return Number.isFinite(lo) && Number.isFinite(hi) ? [lo!, hi!] : null;
 }

@@ -1,12 +1,15 @@
 /**
  * Lua of the Redis adapter. `WRITE` applies one {@link WriteGroup} atomically with the exact
- * semantics of `applyTileOp` (the in-process reference); `READ` runs one group's reads.
+ * semantics of `applyTileOp` (the in-process reference). (Reads are plain commands in MULTI/EXEC.)
  *
- * WRITE: KEYS = the group's keys; ARGV = lateBefore, trimBefore, nEvents, then per event
- * (id, ts, raw, nOps, then per op: key index (1-based), field, kind, arg, k), nPutKeys, then per
+ * WRITE: KEYS = the group's keys; ARGV = lateBefore, trimBefore, guard (key index or 0, field,
+ * "1" when a value is expected or "0" for an absent field, value), counter (key index or 0,
+ * field), nEvents, then per event (id, ts, raw, nOps, then per op: key index (1-based), field,
+ * kind, arg, k, within field or ""), nPutKeys, then per
  * key put to (key index, nFields, then nFields field-value pairs: one HSET per key and 1000
  * pairs), nDeletes, then per delete (key index, field), nMeta, then per meta
- * (field, value), then one ttl (ms, or "inf") per key. Returns {applied, duplicates, late}.
+ * (field, value), then one ttl (ms, or "inf") per key. Returns {applied, duplicates, late} and a
+ * fourth element, 1, when the guard refused the group.
  */
 export const WRITE_SCRIPT = `
 local function keyof(entry)
@@ -74,7 +77,31 @@ end
 
 local lateBefore = tonumber(ARGV[1])
 local trimBefore = tonumber(ARGV[2])
-local at = 3
+local guardKey = tonumber(ARGV[3])
+if guardKey > 0 then
+  local current = redis.call('HGET', KEYS[guardKey], ARGV[4])
+  local expected = false
+  if ARGV[5] == '1' then expected = ARGV[6] end
+  if current ~= expected then return {0, 0, 0, 1} end
+end
+local counterKey, counterField = tonumber(ARGV[7]), ARGV[8]
+local at = 9
+-- [lo, hi) of each 'within' field, read once per call.
+local ranges = {}
+local function inRange(keyIndex, field, ts)
+  local slot = keyIndex .. ':' .. field
+  local range = ranges[slot]
+  if range == nil then
+    range = false
+    local text = redis.call('HGET', KEYS[keyIndex], field)
+    if text then
+      local lo, hi = string.match(text, '^(%-?%d+) (%-?%d+)')
+      if lo then range = {tonumber(lo), tonumber(hi)} end
+    end
+    ranges[slot] = range
+  end
+  return range ~= false and range[1] <= ts and ts < range[2]
+end
 local applied, duplicates, late = 0, 0, 0
 local nEvents = tonumber(ARGV[at]); at = at + 1
 for _ = 1, nEvents do
@@ -82,19 +109,22 @@ for _ = 1, nEvents do
   at = at + 4
   if id ~= '' and redis.call('ZSCORE', KEYS[1], id) then
     duplicates = duplicates + 1
-    at = at + 5 * nOps
+    at = at + 6 * nOps
   elseif ts < lateBefore then
     late = late + 1
-    at = at + 5 * nOps
+    at = at + 6 * nOps
   else
     if id ~= '' then redis.call('ZADD', KEYS[1], ts, id) end
     redis.call('ZADD', KEYS[2], ts, raw)
     for _ = 1, nOps do
-      local key = KEYS[tonumber(ARGV[at])]
-      local field = ARGV[at + 1]
-      local current = redis.call('HGET', key, field)
-      redis.call('HSET', key, field, apply(current, ARGV[at + 2], ARGV[at + 3], tonumber(ARGV[at + 4])))
-      at = at + 5
+      local keyIndex = tonumber(ARGV[at])
+      local field, within = ARGV[at + 1], ARGV[at + 5]
+      if within == '' or inRange(keyIndex, within, ts) then
+        local key = KEYS[keyIndex]
+        local current = redis.call('HGET', key, field)
+        redis.call('HSET', key, field, apply(current, ARGV[at + 2], ARGV[at + 3], tonumber(ARGV[at + 4])))
+      end
+      at = at + 6
     end
     applied = applied + 1
   end
@@ -121,6 +151,9 @@ if applied > 0 or nPuts > 0 then
   end
 end
 at = at + 2 * nMeta
+if counterKey > 0 and (applied > 0 or nPuts > 0 or nDeletes > 0) then
+  redis.call('HINCRBY', KEYS[counterKey], counterField, 1)
+end
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[2])
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', '(' .. ARGV[2])
 for i = 1, #KEYS do
@@ -128,38 +161,4 @@ for i = 1, #KEYS do
   if ttl ~= 'inf' then redis.call('PEXPIRE', KEYS[i], ttl) end
 end
 return {applied, duplicates, late}
-`;
-
-/**
- * READ: KEYS = the keys read; ARGV = per key: kind ("f" or "r"), then for "f" a field count and
- * the fields, for "r" min and max scores ([min, max)). Returns one array per key.
- */
-export const READ_SCRIPT = `
-local at = 1
-local out = {}
-for i = 1, #KEYS do
-  local kind = ARGV[at]
-  if kind == 'f' then
-    local n = tonumber(ARGV[at + 1])
-    if n == 0 then
-      out[i] = {}
-    elseif n <= 4000 then
-      out[i] = redis.call('HMGET', KEYS[i], unpack(ARGV, at + 2, at + 1 + n))
-    else
-      -- In chunks: unpack() of more than ~8000 values overflows the Lua stack.
-      local values = {}
-      for from = at + 2, at + 1 + n, 4000 do
-        local last = math.min(from + 3999, at + 1 + n)
-        local part = redis.call('HMGET', KEYS[i], unpack(ARGV, from, last))
-        for j = 1, #part do values[#values + 1] = part[j] end
-      end
-      out[i] = values
-    end
-    at = at + 2 + n
-  else
-    out[i] = redis.call('ZRANGEBYSCORE', KEYS[i], ARGV[at + 1], '(' .. ARGV[at + 2])
-    at = at + 3
-  end
-end
-return out
 `;

@@ -384,6 +384,109 @@ export function describeAdapterSuite(ctx: AdapterSuiteContext): void {
         expect(again).toEqual({ applied: 1, duplicates: 0, late: 0 });
       }));
 
+    it("applies an op with `within` only to events whose ts is in the field's [lo, hi)", () =>
+      run(async ({ adapter, prefix }) => {
+        const set = entityKeySet(prefix, 'within');
+        const conditional = (id: string, ts: number) =>
+          streamed(id, ts, [
+            { ...add(1), key: 2, field: 'c:x' } as TileOp & { key: number; field: string },
+            add(1),
+          ]);
+        const withRange = (event: StreamedEvent): StreamedEvent => ({
+          ...event,
+          ops: event.ops.map((op, i) => (i === 0 ? { ...op, within: 'c' } : op)),
+        });
+        // No range field yet: the conditional op is skipped, the plain one applies.
+        await adapter.write([writeGroup(set.keys, { events: [withRange(conditional('a', 15))] })]);
+        await adapter.write([
+          writeGroup(set.keys, { puts: [{ key: 2, field: 'c', value: '10 20 5' }] }),
+        ]);
+        await adapter.write([
+          writeGroup(set.keys, {
+            events: [9, 10, 19, 20, -3].map((ts) => withRange(conditional(`e${ts}`, ts))),
+          }),
+        ]);
+        // A malformed range holds nothing.
+        await adapter.write([
+          writeGroup(set.keys, { puts: [{ key: 2, field: 'bad', value: 'x 20' }] }),
+        ]);
+        await adapter.write([
+          writeGroup(set.keys, {
+            events: [
+              {
+                ...conditional('m', 12),
+                ops: [{ key: 2, field: 'c:x', op: add(1), within: 'bad' }],
+              },
+            ],
+          }),
+        ]);
+        const [meta, tile] = await readOne(adapter, [
+          [
+            { kind: 'fields', key: set.meta, fields: ['c:x'] },
+            { kind: 'fields', key: set.tiles[0], fields: ['x'] },
+          ],
+        ]);
+        expect(canonicalReply(meta!)).toEqual(['#2']);
+        expect(canonicalReply(tile!)).toEqual(['#6']);
+      }));
+
+    it('a guard refuses the whole group unless its field holds the expected text', () =>
+      run(async ({ adapter, prefix }) => {
+        const set = entityKeySet(prefix, 'guard');
+        const guarded = (equals: string | null, value: string) =>
+          writeGroup(set.keys, {
+            guard: { key: 2, field: 'v', equals },
+            events: [streamed(`g${value}`, 1, [add(1)])],
+            puts: [{ key: 2, field: 'p', value }],
+            meta: { u: value },
+          });
+        // Absent field: only a null guard passes.
+        expect(await adapter.write([guarded('1', 'a')])).toEqual([
+          { applied: 0, duplicates: 0, late: 0, refused: true },
+        ]);
+        expect(await adapter.write([guarded(null, 'b')])).toEqual([
+          { applied: 1, duplicates: 0, late: 0 },
+        ]);
+        await adapter.write([writeGroup(set.keys, { puts: [{ key: 2, field: 'v', value: '7' }] })]);
+        const [refused, passed] = await adapter.write([guarded(null, 'c'), guarded('7', 'd')]);
+        expect(refused).toEqual({ applied: 0, duplicates: 0, late: 0, refused: true });
+        expect(passed).toEqual({ applied: 1, duplicates: 0, late: 0 });
+        const [meta, tile, seen] = await readOne(adapter, [
+          [
+            { kind: 'fields', key: set.meta, fields: ['p', 'u'] },
+            { kind: 'fields', key: set.tiles[0], fields: ['x'] },
+            { kind: 'range', key: set.seen, min: -Infinity, max: Infinity },
+          ],
+        ]);
+        expect(meta).toEqual(['d', 'd']);
+        expect(canonicalReply(tile!)).toEqual(['#2']);
+        expect(seen).toEqual(['gb', 'gd']);
+      }));
+
+    it('a counter goes up by one per group that applied, put or deleted something', () =>
+      run(async ({ adapter, prefix }) => {
+        const set = entityKeySet(prefix, 'counter');
+        const counter = { key: 2, field: 'v' } as const;
+        await adapter.write([
+          writeGroup(set.keys, { counter, events: [streamed('a', 1, [add(1)])] }),
+        ]);
+        await adapter.write([writeGroup(set.keys, { counter })]); // nothing to do
+        await adapter.write([
+          writeGroup(set.keys, { counter, events: [streamed('a', 1, [add(1)])] }), // duplicate
+        ]);
+        await adapter.write([
+          writeGroup(set.keys, { counter, puts: [{ key: 3, field: 'p', value: '1' }] }),
+        ]);
+        await adapter.write([writeGroup(set.keys, { counter, deletes: [{ key: 3, field: 'q' }] })]);
+        await adapter.write([
+          writeGroup(set.keys, { puts: [{ key: 3, field: 'p', value: '2' }] }), // no counter
+        ]);
+        const [[v]] = (await readOne(adapter, [
+          [{ kind: 'fields', key: set.meta, fields: ['v'] }],
+        ])) as [[string]];
+        expect(v).toBe('3');
+      }));
+
     it('applies several groups of several entities in one call, each with its own outcome', () =>
       run(async ({ adapter, prefix }) => {
         const groups = Array.from({ length: 12 }, (_, i) =>
@@ -658,7 +761,7 @@ export function describeAdapterSuite(ctx: AdapterSuiteContext): void {
               }
               const reads: ReadOp[][] = tags.map((tag) => {
                 const set = entityKeySet(p, tag);
-                const fields = FIELD_KINDS.flatMap((k) => [k, `${k}:put`]);
+                const fields = [...FIELD_KINDS.flatMap((k) => [k, `${k}:put`]), 'rng', 'v'];
                 return [
                   { kind: 'fields', key: set.tiles[0], fields },
                   { kind: 'fields', key: set.tiles[1], fields },
@@ -692,11 +795,14 @@ const eventArb = fc
     ts: tsArb,
     raw: fc.constantFrom('r1', 'r2', 'r3', '[1,"x"]', 'é', '😀'),
     ops: fc.array(
-      fc
-        .constantFrom(...FIELD_KINDS)
-        .chain((kind: FieldKind) =>
-          fc.record({ kind: fc.constant(kind), key: fc.constantFrom(3, 4), op: opArb(kind) }),
-        ),
+      fc.constantFrom(...FIELD_KINDS).chain((kind: FieldKind) =>
+        fc.record({
+          kind: fc.constant(kind),
+          key: fc.constantFrom(3, 4),
+          op: opArb(kind),
+          within: fc.constantFrom(undefined, 'rng'),
+        }),
+      ),
       { maxLength: 6 },
     ),
   })
@@ -705,7 +811,9 @@ const eventArb = fc
       id,
       ts,
       raw,
-      ops: ops.map(({ kind, key, op }) => ({ key, field: kind, op })),
+      ops: ops.map(({ kind, key, op, within }) =>
+        within === undefined ? { key, field: kind, op } : { key, field: kind, op, within },
+      ),
     }),
   );
 
@@ -716,12 +824,27 @@ const groupArb: fc.Arbitrary<GroupMaker> = fc
     lateBefore: fc.oneof(fc.constant(Number.NEGATIVE_INFINITY), tsArb),
     trimBefore: fc.oneof(fc.constant(Number.NEGATIVE_INFINITY), tsArb),
     puts: fc.array(
-      fc.record({
-        key: fc.constantFrom(3, 4),
-        field: fc.constantFrom(...FIELD_KINDS.map((k) => `${k}:put`)),
-        value: fc.constantFrom('1', '2.5', '[1,2]', 'text', ''),
-      }),
+      fc.oneof(
+        fc.record({
+          key: fc.constantFrom(3, 4),
+          field: fc.constantFrom(...FIELD_KINDS.map((k) => `${k}:put`)),
+          value: fc.constantFrom('1', '2.5', '[1,2]', 'text', ''),
+        }),
+        // `within` ranges, well-formed or not.
+        fc.record({
+          key: fc.constantFrom(3, 4),
+          field: fc.constant('rng'),
+          value: fc.constantFrom('5 30', '0 10 9', '-4 3', '20 10', 'x 1', ''),
+        }),
+      ),
       { maxLength: 3 },
+    ),
+    counter: fc.constantFrom(undefined, { key: 3, field: 'v' }),
+    guard: fc.constantFrom(
+      undefined,
+      { key: 3, field: 'v', equals: null },
+      { key: 3, field: 'v', equals: '1' },
+      { key: 4, field: 'rng', equals: '5 30' },
     ),
     deletes: fc.array(
       fc.record({
@@ -733,9 +856,14 @@ const groupArb: fc.Arbitrary<GroupMaker> = fc
     meta: fc.dictionary(fc.constantFrom('u', 'f:a', 'f:b'), fc.constantFrom('1', '2', 'fp')),
     ttl: fc.constantFrom(Number.POSITIVE_INFINITY, 3_600_000),
   })
-  .map(({ tag, ttl, ...parts }) => {
+  .map(({ tag, ttl, counter, guard, ...parts }) => {
     const make = ((keys: readonly string[]) =>
-      writeGroup(keys, { ...parts, ttls: keys.map(() => ttl) })) as GroupMaker;
+      writeGroup(keys, {
+        ...parts,
+        ...(counter === undefined ? {} : { counter }),
+        ...(guard === undefined ? {} : { guard }),
+        ttls: keys.map(() => ttl),
+      })) as GroupMaker;
     make.tag = tag;
     return make;
   });

@@ -6,6 +6,7 @@ import {
   type Intermediate,
   type SourceEvent,
   TandemError,
+  tileOf,
 } from '@tandem/core';
 import {
   createOnlineStore,
@@ -32,6 +33,11 @@ const DAY = 24 * HOUR;
 const BASE = Date.UTC(2026, 10, 1);
 /** The stores' clock in these tests. */
 export const NOW = BASE + 40 * DAY;
+/**
+ * A time well past the start of every test feature's current grain (5 and 10 min, 1 h, 2^22 ms), so
+ * that reads at it fill the window caches (see `WINDOW_CACHE_SETTLE_MS`).
+ */
+export const WARM_AT = NOW + 37.5 * 60_000 + 17;
 
 /** A store over the scope's adapter with the scope's prefix as namespace. */
 export function storeIn(
@@ -142,6 +148,40 @@ function zero<T>(value: T): T {
 
 const customers = (...ids: string[]) => ids.map((customer_id) => ({ customer_id }));
 
+/**
+ * The adapter passed through, counting read calls and tracking writes in flight (window-cache
+ * fills are not awaited by reads): `settled()` waits for them.
+ */
+function tracedAdapter(adapter: OnlineAdapter): {
+  adapter: OnlineAdapter;
+  reads: () => number;
+  settled: () => Promise<void>;
+} {
+  let reads = 0;
+  const writes = new Set<Promise<unknown>>();
+  return {
+    adapter: {
+      ...adapter,
+      read: (groups) => {
+        reads++;
+        return adapter.read(groups);
+      },
+      write: (groups) => {
+        const write = adapter.write(groups);
+        writes.add(write);
+        void write.finally(() => writes.delete(write)).catch(() => undefined);
+        return write;
+      },
+      // The scope closes the adapter itself.
+      close: async () => {},
+    },
+    reads: () => reads,
+    settled: async () => {
+      await Promise.allSettled([...writes]);
+    },
+  };
+}
+
 /** Registers the store-level conformance tests (`createOnlineStore` over the adapter). */
 export function describeStoreSuite(ctx: StoreSuiteContext): void {
   const run = <T>(body: (scope: Scope) => Promise<T>) =>
@@ -219,6 +259,110 @@ export function describeStoreSuite(ctx: StoreSuiteContext): void {
           ),
           { numRuns: Math.max(5, Math.round(ctx.numRuns / 2)) },
         );
+      }));
+
+    it('window caches: warm reads equal the fold through later writes, replays and late events', () =>
+      run(async (scope) => {
+        const at = WARM_AT;
+        let round = 0;
+        await fc.assert(
+          fc.asyncProperty(
+            fc.array(orderArb, { minLength: 1, maxLength: 40 }),
+            fc.integer({ min: 1, max: 4 }),
+            async (drafts, parts) => {
+              const traced = tracedAdapter(scope.adapter);
+              const store = storeIn(
+                { ...scope, adapter: traced.adapter },
+                { name: `w${round++}`, clock: () => at },
+              );
+              try {
+                const events = toEvents(drafts);
+                const size = Math.ceil(events.length / parts);
+                const written: OnlineEvent[] = [];
+                let warm = 0;
+                let reads = 0;
+                for (let from = 0; from < events.length; from += size) {
+                  const chunk = events.slice(from, from + size);
+                  await store.writeEvents('orders', [...chunk, ...written.slice(0, 2)]);
+                  written.push(...chunk);
+                  const entities = customers(
+                    ...new Set(written.map((e) => String(e.key.customer_id))),
+                  );
+                  for (let pass = 0; pass < 2; pass++) {
+                    const before = traced.reads();
+                    const rows = await store.getOnlineFeatures({
+                      service: [...orderFeatures],
+                      entities,
+                      at,
+                    });
+                    expectFold(rows, written, at);
+                    if (traced.reads() - before === 1) warm++;
+                    reads++;
+                    await traced.settled();
+                  }
+                }
+                // Every second pass, at least, finds every body cached.
+                expect(warm).toBeGreaterThanOrEqual(reads / 2);
+              } finally {
+                await store.clear();
+              }
+            },
+          ),
+          { numRuns: Math.max(5, Math.round(ctx.numRuns / 2)) },
+        );
+      }));
+
+    it('window caches: new batch tiles and a moved watermark are read, not the cached body', () =>
+      run(async (scope) => {
+        const at = WARM_AT;
+        const traced = tracedAdapter(scope.adapter);
+        const store = storeIn({ ...scope, adapter: traced.adapter }, { clock: () => at });
+        const count7d = orderFeatures[1];
+        const read = async () => {
+          const [row] = await store.getOnlineFeatures({
+            service: [count7d],
+            entities: customers('a'),
+            at,
+          });
+          await traced.settled();
+          return row!.values.orders_7d!.value;
+        };
+        const order = (id: number, ts: number): OnlineEvent => ({
+          key: { customer_id: 'a' },
+          ts,
+          eventId: `e${id}`,
+          seq: id,
+          ingestedAt: null,
+          values: { amount: 1, items: 1, channel: null },
+        });
+        await store.writeEvents('orders', [order(1, NOW - DAY), order(2, NOW - 2 * HOUR)]);
+        expect(await read()).toBe(2);
+        expect(await read()).toBe(2); // warm
+        // Batch tiles below a watermark replace the stream layer there: `n` events at
+        // NOW - 3d, as materialization would write them (the tile of every level).
+        const ladder = store.features.get('orders_7d')!.ladder;
+        const batch = (n: number) =>
+          store.writeTiles('orders', [
+            {
+              key: { customer_id: 'a' },
+              tiles: Array.from({ length: ladder.levels }, (_, level) => ({
+                feature: 'orders_7d',
+                level,
+                start: tileOf(ladder, level, NOW - 3 * DAY).start,
+                state: n,
+              })),
+            },
+          ]);
+        await batch(5);
+        await store.setWatermark('orders', NOW - 12 * HOUR);
+        expect(await read()).toBe(5 + 1);
+        expect(await read()).toBe(6);
+        // Rewritten batch tiles (a repair) under the same watermark.
+        await batch(9);
+        const before = traced.reads();
+        expect(await read()).toBe(9 + 1);
+        expect(traced.reads() - before).toBe(2); // the cache tag was dropped: cold
+        await store.clear();
       }));
 
     it('counts late events, does not apply them, and exposes the count', () =>
