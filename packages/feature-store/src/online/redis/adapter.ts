@@ -51,17 +51,15 @@ export function redisAdapter(options: RedisAdapterOptions): OnlineAdapter {
       group.events.length,
     ];
     for (const event of group.events) {
-      args.push(event.id, event.ts, event.raw, event.ops.length);
+      // One string per event: a script argument costs Redis a Lua string, and ioredis a
+      // conversion, whatever its size.
+      let ops = '';
       for (const { key, field, op, within } of event.ops) {
-        args.push(
-          key + 1,
-          field,
-          op.kind,
-          op.kind === 'poison' ? '' : op.arg,
-          op.kind === 'newest' || op.kind === 'oldest' ? op.k : 0,
-          within ?? '',
-        );
+        const arg = op.kind === 'poison' ? '' : op.arg;
+        const k = op.kind === 'newest' || op.kind === 'oldest' ? op.k : '';
+        ops += `${key + 1}\x1f${field}\x1f${op.kind}\x1f${arg}\x1f${k}\x1f${within ?? ''}\x1e`;
       }
+      args.push(event.id, event.ts, event.raw, ops);
     }
     // Puts go grouped by key: one HSET per key in the script.
     if (putsApart !== undefined) {

@@ -4,8 +4,9 @@
  *
  * WRITE: KEYS = the group's keys; ARGV = lateBefore, trimBefore, guard (key index or 0, field,
  * "1" when a value is expected or "0" for an absent field, value), counter (key index or 0,
- * field), nEvents, then per event (id, ts, raw, nOps, then per op: key index (1-based), field,
- * kind, arg, k, within field or ""), nPutKeys, then per
+ * field), nEvents, then per event (id, ts, raw, ops: one string holding, per op, key index
+ * (1-based), field, kind, arg, k, within field or "", separated by \x1f and ended by \x1e;
+ * no part of an op contains either), nPutKeys, then per
  * key put to (key index, nFields, then nFields field-value pairs: one HSET per key and 1000
  * pairs), nDeletes, then per delete (key index, field), nMeta, then per meta
  * (field, value), then one ttl (ms, or "inf") per key. Returns {applied, duplicates, late} and a
@@ -103,31 +104,47 @@ local function inRange(keyIndex, field, ts)
   return range ~= false and range[1] <= ts and ts < range[2]
 end
 local applied, duplicates, late = 0, 0, 0
+-- Field values the events' ops produced, by key index and field: read once, written once.
+local touched = {}
 local nEvents = tonumber(ARGV[at]); at = at + 1
 for _ = 1, nEvents do
-  local id, ts, raw, nOps = ARGV[at], tonumber(ARGV[at + 1]), ARGV[at + 2], tonumber(ARGV[at + 3])
+  local id, ts, raw, ops = ARGV[at], tonumber(ARGV[at + 1]), ARGV[at + 2], ARGV[at + 3]
   at = at + 4
   if id ~= '' and redis.call('ZSCORE', KEYS[1], id) then
     duplicates = duplicates + 1
-    at = at + 6 * nOps
   elseif ts < lateBefore then
     late = late + 1
-    at = at + 6 * nOps
   else
     if id ~= '' then redis.call('ZADD', KEYS[1], ts, id) end
     redis.call('ZADD', KEYS[2], ts, raw)
-    for _ = 1, nOps do
-      local keyIndex = tonumber(ARGV[at])
-      local field, within = ARGV[at + 1], ARGV[at + 5]
+    for keyIndex, field, kind, arg, k, within in string.gmatch(ops, '(%d+)\\31([^\\31]*)\\31([^\\31]*)\\31([^\\31]*)\\31(%d*)\\31([^\\30]*)\\30') do
+      keyIndex = tonumber(keyIndex)
       if within == '' or inRange(keyIndex, within, ts) then
-        local key = KEYS[keyIndex]
-        local current = redis.call('HGET', key, field)
-        redis.call('HSET', key, field, apply(current, ARGV[at + 2], ARGV[at + 3], tonumber(ARGV[at + 4])))
+        local fields = touched[keyIndex]
+        if fields == nil then
+          fields = {}
+          touched[keyIndex] = fields
+        end
+        local current = fields[field]
+        if current == nil then current = redis.call('HGET', KEYS[keyIndex], field) end
+        fields[field] = apply(current, kind, arg, tonumber(k))
       end
-      at = at + 6
     end
     applied = applied + 1
   end
+end
+-- Every field the events changed, written once (HSET per key, 1000 pairs at a time).
+for keyIndex, fields in pairs(touched) do
+  local pairs_ = {}
+  for field, value in pairs(fields) do
+    pairs_[#pairs_ + 1] = field
+    pairs_[#pairs_ + 1] = value
+    if #pairs_ >= 2000 then
+      redis.call('HSET', KEYS[keyIndex], unpack(pairs_))
+      pairs_ = {}
+    end
+  end
+  if #pairs_ > 0 then redis.call('HSET', KEYS[keyIndex], unpack(pairs_)) end
 end
 local nPuts = tonumber(ARGV[at]); at = at + 1
 for _ = 1, nPuts do
