@@ -3,7 +3,6 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { PGlite } from '@electric-sql/pglite';
 import { fingerprint } from '@tandem/core';
@@ -11,35 +10,13 @@ import { openPostgres, type TestDatabase } from '@tandem/testing';
 import { parse } from 'csv-parse/sync';
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type CliRun, inProcess, REPO_ROOT, tandem } from '../../test/cli-run.js';
 import { transactions, txSum7d } from '../../test/fixtures/tandem.config.js';
 import { pgliteExecutor, postgresExecutor, type SqlExecutor } from '../executor/executor.js';
 import { createOfflineStore } from '../offline/store.js';
 import { createRegistry } from '../registry/registry.js';
-import { runCli } from './cli.js';
 
-const BIN = fileURLToPath(new URL('../../bin/tandem.js', import.meta.url));
 const CONFIG = fileURLToPath(new URL('../../test/fixtures/tandem.config.ts', import.meta.url));
-const REPO = fileURLToPath(new URL('../../../../', import.meta.url));
-
-interface Run {
-  readonly code: number;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-/** Runs the real `tandem` bin in a child process. */
-function tandem(args: readonly string[], env: Record<string, string> = {}): Promise<Run> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [BIN, ...args],
-      { env: { ...process.env, ...env }, cwd: REPO },
-      (error, stdout, stderr) => {
-        resolve({ code: error === null ? 0 : Number(error.code), stdout, stderr });
-      },
-    );
-  });
-}
 
 /** The database the CLI runs against, and a way for the test to reach it between runs. */
 interface Target {
@@ -109,11 +86,11 @@ it('prints usage with --help, also through npx from the example project', async 
   const help = await tandem(['--help']);
   expect(help.code).toBe(0);
   expect(help.stdout).toMatch(/^Usage: tandem <command>/);
-  const viaNpx = await new Promise<Run>((resolve) => {
+  const viaNpx = await new Promise<CliRun>((resolve) => {
     execFile(
       'npx',
       ['--no-install', 'tandem', '--help'],
-      { cwd: join(REPO, 'examples/quickstart') },
+      { cwd: join(REPO_ROOT, 'examples/quickstart') },
       (error, stdout, stderr) => {
         resolve({ code: error === null ? 0 : Number(error.code), stdout, stderr });
       },
@@ -122,28 +99,6 @@ it('prints usage with --help, also through npx from the example project', async 
   expect(viaNpx.code).toBe(0);
   expect(viaNpx.stdout).toMatch(/training-set/);
 });
-
-/** Runs the CLI in this process (usage errors: nothing is loaded). */
-async function inProcess(argv: readonly string[]): Promise<Run> {
-  let stdout = '';
-  let stderr = '';
-  const sink = (append: (text: string) => void) =>
-    new Writable({
-      write(chunk, _encoding, done) {
-        append(String(chunk));
-        done();
-      },
-    });
-  const code = await runCli(argv, {
-    stdout: sink((t) => {
-      stdout += t;
-    }),
-    stderr: sink((t) => {
-      stderr += t;
-    }),
-  });
-  return { code, stdout, stderr };
-}
 
 it('exits 2 on usage errors', async () => {
   const cases: [readonly string[], RegExp][] = [

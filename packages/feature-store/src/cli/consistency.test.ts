@@ -1,12 +1,11 @@
-import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { openPostgres, type TestDatabase } from '@tandem/testing';
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { inProcess, tandem } from '../../test/cli-run.js';
 import {
   avgTicket7d,
   transactions,
@@ -19,55 +18,10 @@ import { memoryAdapter } from '../online/memory/adapter.js';
 import { createOnlineStore } from '../online/store.js';
 import type { ConsistencyReport } from '../parity/consistency/backfill.js';
 import { withConsistencyLog } from '../parity/consistency/log.js';
-import { runCli } from './cli.js';
 
-const BIN = fileURLToPath(new URL('../../bin/tandem.js', import.meta.url));
 const CONFIG = fileURLToPath(new URL('../../test/fixtures/tandem.config.ts', import.meta.url));
-const REPO = fileURLToPath(new URL('../../../../', import.meta.url));
 const MINUTE = 60_000;
 const BASE = Date.UTC(2026, 6, 1);
-
-interface Run {
-  readonly code: number;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-/** Runs the real `tandem` bin in a child process. */
-function tandem(args: readonly string[], env: Record<string, string>): Promise<Run> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [BIN, ...args],
-      { env: { ...process.env, ...env }, cwd: REPO },
-      (error, stdout, stderr) => {
-        resolve({ code: error === null ? 0 : Number(error.code), stdout, stderr });
-      },
-    );
-  });
-}
-
-/** Runs the CLI in this process. */
-async function inProcess(argv: readonly string[]): Promise<Run> {
-  let stdout = '';
-  let stderr = '';
-  const sink = (append: (text: string) => void) =>
-    new Writable({
-      write(chunk, _encoding, done) {
-        append(String(chunk));
-        done();
-      },
-    });
-  const code = await runCli(argv, {
-    stdout: sink((t) => {
-      stdout += t;
-    }),
-    stderr: sink((t) => {
-      stderr += t;
-    }),
-  });
-  return { code, stdout, stderr };
-}
 
 const work = await mkdtemp(join(tmpdir(), 'tandem-consistency-cli-'));
 const file = (name: string) => join(work, name);

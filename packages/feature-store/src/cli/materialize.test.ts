@@ -1,5 +1,3 @@
-import { execFile } from 'node:child_process';
-import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import {
   openPostgres,
@@ -9,6 +7,7 @@ import {
   type TestRedis,
 } from '@tandem/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { inProcess, tandem } from '../../test/cli-run.js';
 import { onlineFeatures, orders } from '../../test/online-model.js';
 import { postgresExecutor, type SqlExecutor } from '../executor/executor.js';
 import { ingestEvents, type WrittenEvent } from '../offline/ingest.js';
@@ -16,54 +15,13 @@ import { expectParity, flushPrefix, HOUR, MINUTE } from '../online/materialize/h
 import { redisAdapter } from '../online/redis/adapter.js';
 import { createOnlineStore, type OnlineStore } from '../online/store.js';
 import { applyDefinitions } from '../registry/registry.js';
-import { runCli } from './cli.js';
 import { parseEnd } from './materialize.js';
 
-const BIN = fileURLToPath(new URL('../../bin/tandem.js', import.meta.url));
 const CONFIG = fileURLToPath(new URL('./fixtures/materialize.config.ts', import.meta.url));
-const REPO = fileURLToPath(new URL('../../../../', import.meta.url));
 
-interface Run {
-  readonly code: number;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-/** Runs the real `tandem` bin in a child process. */
-function tandem(args: readonly string[], env: Record<string, string>): Promise<Run> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [BIN, ...args, '--config', CONFIG],
-      { env: { ...process.env, ...env }, cwd: REPO },
-      (error, stdout, stderr) => {
-        resolve({ code: error === null ? 0 : Number(error.code), stdout, stderr });
-      },
-    );
-  });
-}
-
-/** Runs the CLI in this process (usage errors: nothing is loaded). */
-async function inProcess(argv: readonly string[]): Promise<Run> {
-  let stdout = '';
-  let stderr = '';
-  const sink = (append: (text: string) => void) =>
-    new Writable({
-      write(chunk, _encoding, done) {
-        append(String(chunk));
-        done();
-      },
-    });
-  const code = await runCli(argv, {
-    stdout: sink((t) => {
-      stdout += t;
-    }),
-    stderr: sink((t) => {
-      stderr += t;
-    }),
-  });
-  return { code, stdout, stderr };
-}
+/** Runs the `tandem` bin with this file's config. */
+const tandemWithConfig = (args: readonly string[], env: Record<string, string>) =>
+  tandem([...args, '--config', CONFIG], env);
 
 it('parses --end as epoch ms or ISO 8601', () => {
   expect(parseEnd('1700000000000')).toBe(1_700_000_000_000);
@@ -140,7 +98,7 @@ describe.skipIf(skip)('tandem materialize and repair', () => {
   });
 
   it('materializes with a progress line, then incrementally, then repairs after data loss', async () => {
-    const first = await tandem(['materialize'], env);
+    const first = await tandemWithConfig(['materialize'], env);
     expect([first.code, first.stderr]).toEqual([0, expect.any(String)]);
     expect(first.stdout).toMatch(
       /^orders: full run to \d{4}-\d\d-\d\dT[\d:.]+Z: \d+ entities, \d+ rows, \d+ tiles in [\d.]+ s \(\d+ rows\/s\)\.\n$/,
@@ -150,15 +108,18 @@ describe.skipIf(skip)('tandem materialize and repair', () => {
     const q = Date.now();
     await expectParity(online, written, [...customers, 'nobody'], q);
 
-    const again = await tandem(['materialize', '--source', 'orders'], env);
+    const again = await tandemWithConfig(['materialize', '--source', 'orders'], env);
     expect(again.code).toBe(0);
     expect(again.stdout).toMatch(/^orders: incremental run from \S+ to \S+: /);
-    const older = await tandem(['materialize', '--end', new Date(q - 2 * HOUR).toISOString()], env);
+    const older = await tandemWithConfig(
+      ['materialize', '--end', new Date(q - 2 * HOUR).toISOString()],
+      env,
+    );
     expect(older.stdout).toMatch(/^orders: up to date \(watermark \S+\)\.\n$/);
 
     await flushPrefix(redis.client, `${env.TANDEM_FIXTURE_NAMESPACE}:`);
     expect(await online.watermark('orders')).toBeNull();
-    const repaired = await tandem(['repair'], env);
+    const repaired = await tandemWithConfig(['repair'], env);
     expect(repaired.code).toBe(0);
     expect(repaired.stdout).toMatch(/^orders: full run to \S+: \d+ entities, \d+ rows/);
     expect(repaired.stdout).toMatch(/orders: replayed 0 recent events into the stream layer/);
@@ -168,9 +129,9 @@ describe.skipIf(skip)('tandem materialize and repair', () => {
   it('exits 1 without an online store or for an unknown source, 3 when Redis is down', async () => {
     const { TANDEM_FIXTURE_REDIS_URL: _redis, ...offline } = env;
     const [none, unknown, down] = await Promise.all([
-      tandem(['materialize'], offline),
-      tandem(['materialize', '--source', 'nope'], env),
-      tandem(['repair'], { ...env, TANDEM_FIXTURE_REDIS_URL: 'redis://127.0.0.1:1' }),
+      tandemWithConfig(['materialize'], offline),
+      tandemWithConfig(['materialize', '--source', 'nope'], env),
+      tandemWithConfig(['repair'], { ...env, TANDEM_FIXTURE_REDIS_URL: 'redis://127.0.0.1:1' }),
     ]);
     expect(none.code).toBe(1);
     expect(none.stderr).toMatch(

@@ -1,9 +1,7 @@
-import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import {
   openPostgres,
@@ -13,62 +11,18 @@ import {
 } from '@tandem/testing';
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { inProcess, tandem } from '../../test/cli-run.js';
 import { transactions } from '../../test/fixtures/tandem.config.js';
 import { assertConfig } from '../config/config.js';
 import { postgresExecutor, type SqlExecutor } from '../executor/executor.js';
 import { createOfflineStore } from '../offline/store.js';
 import type { ParityReport } from '../parity/types.js';
-import { runCli } from './cli.js';
 
-const BIN = fileURLToPath(new URL('../../bin/tandem.js', import.meta.url));
 const CONFIG = fileURLToPath(new URL('../../test/fixtures/tandem.config.ts', import.meta.url));
-const REPO = fileURLToPath(new URL('../../../../', import.meta.url));
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
 const DAY = 24 * HOUR;
 const BASE = Date.UTC(2026, 5, 1);
-
-interface Run {
-  readonly code: number;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-/** Runs the real `tandem` bin in a child process. */
-function tandem(args: readonly string[], env: Record<string, string> = {}): Promise<Run> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [BIN, ...args],
-      { env: { ...process.env, ...env }, cwd: REPO },
-      (error, stdout, stderr) => {
-        resolve({ code: error === null ? 0 : Number(error.code), stdout, stderr });
-      },
-    );
-  });
-}
-
-/** Runs the CLI in this process. */
-async function inProcess(argv: readonly string[]): Promise<Run> {
-  let stdout = '';
-  let stderr = '';
-  const sink = (append: (text: string) => void) =>
-    new Writable({
-      write(chunk, _encoding, done) {
-        append(String(chunk));
-        done();
-      },
-    });
-  const code = await runCli(argv, {
-    stdout: sink((t) => {
-      stdout += t;
-    }),
-    stderr: sink((t) => {
-      stderr += t;
-    }),
-  });
-  return { code, stdout, stderr };
-}
 
 /** Whether the config accepts an `online` section yet (added with `tandem materialize`). */
 const onlineConfig = (() => {
