@@ -15,7 +15,6 @@ import { memoryAdapter } from '../online/memory/adapter.js';
 import { redisAdapter } from '../online/redis/adapter.js';
 import { createOnlineStore, type OnlineStore } from '../online/store.js';
 
-const HOUR = 3_600_000;
 const NOW = Date.UTC(2026, 10, 20, 12);
 
 const engines: TestDatabase[] = await openSqlEngines('fs_stream_ingest');

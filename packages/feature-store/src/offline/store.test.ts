@@ -56,5 +56,68 @@ describe.each(engines.map((e) => [e.engine, e] as const))(
         await executor.close();
       }
     });
+
+    it('computes the values in SQL from a table, and refuses bad entity rows as getTrainingSet does', async () => {
+      const executor = pgliteOrPostgresExecutor(database);
+      try {
+        const store = createOfflineStore({ executor, schema: database.schema, clock: () => 0 });
+        await store.apply([payments]);
+        await store.ingest(payments, [
+          { user_id: 'a', ts: 1_000, eventId: '1', amount: 5 },
+          { user_id: 'a', ts: 2_000, eventId: '2', amount: 7 },
+        ]);
+        await executor.query(sql`CREATE TABLE sql_rows (user_id text, ts bigint, label int)`);
+        await executor.query(
+          sql`INSERT INTO sql_rows VALUES ('a', 2000, 1), ('a', 2001, 0), ('b', 5, 1)`,
+        );
+        const entityRows = { table: 'sql_rows' };
+        const result = await store.writeTrainingSet({
+          features: service,
+          entityRows,
+          into: { table: 'sql_train' },
+        });
+        expect(result).toEqual({ table: `${database.schema}.sql_train`, rows: 3 });
+        const written = await executor.query<Record<string, unknown>>(sql`
+          SELECT entity_row, CAST(payments_1h AS integer) AS payments_1h, max_amount_1h
+          FROM ${sql.identifier(database.schema)}.sql_train ORDER BY row_number`);
+        const streamed: Record<string, unknown>[] = [];
+        for await (const row of store.getTrainingSet({ features: service, entityRows })) {
+          streamed.push(row);
+        }
+        expect(
+          written.map(({ entity_row, ...values }) => ({
+            ...(typeof entity_row === 'string' ? JSON.parse(entity_row) : entity_row),
+            ...values,
+          })),
+        ).toEqual(streamed);
+
+        const refusal = (entityRows: { query: ReturnType<typeof sql> }) =>
+          store
+            .writeTrainingSet({ features: service, entityRows, into: { table: 'sql_bad' } })
+            .then(
+              () => null,
+              (error: { code: string; path: string }) => ({ code: error.code, path: error.path }),
+            );
+        expect(
+          await refusal({ query: sql`SELECT user_id, ts, 1 AS max_amount_1h FROM sql_rows` }),
+        ).toEqual({ code: 'DUPLICATE_NAME', path: 'entityRows[0].max_amount_1h' });
+        expect(
+          await refusal({
+            query: sql`SELECT NULLIF(user_id, 'b') AS user_id, ts FROM sql_rows ORDER BY ts DESC`,
+          }),
+        ).toEqual({ code: 'INVALID_ARGUMENT', path: 'entityRows[2].user_id' });
+        expect(await refusal({ query: sql`SELECT user_id FROM sql_rows` })).toEqual({
+          code: 'UNKNOWN_COLUMN',
+          path: 'entityRows.ts',
+        });
+        const [left] = await executor.query<{ n: number }>(sql`
+          SELECT CAST(count(*) AS integer) AS n FROM pg_tables
+          WHERE schemaname = ${database.schema} AND tablename NOT IN ('sql_train')
+            AND (tablename LIKE '__into%' OR tablename = 'sql_bad')`);
+        expect(left?.n).toBe(0);
+      } finally {
+        await executor.close();
+      }
+    });
   },
 );

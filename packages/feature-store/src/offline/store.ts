@@ -17,24 +17,30 @@ import type { TrainingStatistics } from '../statistics/types.js';
 import { type IngestEvent, type IngestResult, ingestEvents } from './ingest.js';
 import { managedTableDdl } from './managed-tables.js';
 import { type TrainingSetIntoResult, writeTrainingSetInto } from './training-set/into.js';
+import { planTrainingSet } from './training-set/plan.js';
+import { valuesInSql } from './training-set/query.js';
 import {
   readTrainingSet,
   type TrainingRow,
   type TrainingSetOptions,
 } from './training-set/training-set.js';
+import { writeTrainingValuesInto } from './training-set/values-into.js';
 
 /** Options of {@link OfflineStore.writeTrainingSet}. */
 export interface WriteTrainingSetOptions extends TrainingSetOptions {
   /** Target table (`name` in the store's schema, or `schema.name`); `replace` swaps an existing one. */
   readonly into: { readonly table: string; readonly replace?: boolean };
-  /** Also store the training-set statistics under this name (for drift checks in serving). */
+  /**
+   * Also compute the training-set statistics and store them under this name (for drift checks
+   * in serving); the rows then stream through the process.
+   */
   readonly statistics?: { readonly name: string; readonly replace?: boolean };
 }
 
 /** What {@link OfflineStore.writeTrainingSet} did. */
 export interface WriteTrainingSetResult extends TrainingSetIntoResult {
-  /** The statistics of the written rows. */
-  readonly statistics: TrainingStatistics;
+  /** The statistics of the written rows, when `statistics` asked for them. */
+  readonly statistics?: TrainingStatistics;
 }
 
 /** Options of {@link createOfflineStore}. */
@@ -87,8 +93,11 @@ export interface OfflineStore {
    */
   getTrainingSet(options: TrainingSetOptions): AsyncGenerator<TrainingRow>;
   /**
-   * Computes a training set and writes it into a table in the database, streaming (flat memory),
-   * with its statistics; optionally stores the statistics by name.
+   * Computes a training set and writes it into a table in the database with flat memory. When
+   * every feature is a `count`, `sum`, `mean`, `min`, `max`, `last` or `latest` aggregation and
+   * no statistics are asked for, the rows never leave Postgres (one `INSERT ... SELECT`);
+   * otherwise they stream through the process. With `statistics`, also computes the rows'
+   * statistics and stores them by name.
    */
   writeTrainingSet(options: WriteTrainingSetOptions): Promise<WriteTrainingSetResult>;
 }
@@ -148,6 +157,10 @@ export function createOfflineStore(options: OfflineStoreOptions): OfflineStore {
     },
     getTrainingSet: (training) => readTrainingSet(executor, schema, training),
     async writeTrainingSet(training) {
+      if (training.statistics === undefined) {
+        const plan = planTrainingSet(training.features);
+        if (valuesInSql(plan)) return writeTrainingValuesInto(executor, schema, plan, training);
+      }
       const { rows, statistics } = withStatistics(
         readTrainingSet(executor, schema, training),
         training.features,
@@ -156,15 +169,14 @@ export function createOfflineStore(options: OfflineStoreOptions): OfflineStore {
         ...training.into,
         features: training.features,
       });
+      if (training.statistics === undefined) return written;
       const stats = statistics();
-      if (training.statistics !== undefined) {
-        await saveTrainingStatistics(executor, schema, training.statistics.name, stats, {
-          ...(training.statistics.replace === undefined
-            ? {}
-            : { replace: training.statistics.replace }),
-          createdAt: clock(),
-        });
-      }
+      await saveTrainingStatistics(executor, schema, training.statistics.name, stats, {
+        ...(training.statistics.replace === undefined
+          ? {}
+          : { replace: training.statistics.replace }),
+        createdAt: clock(),
+      });
       return { ...written, statistics: stats };
     },
   };

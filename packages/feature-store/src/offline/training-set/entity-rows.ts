@@ -26,6 +26,21 @@ const INSERT_CHUNK = 10_000;
 const NAME = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
 
 /**
+ * The entity rows' time column (default `ts`).
+ * @throws {TandemError} `INVALID_IDENTIFIER` (path `timeColumn`) for a name that is not an
+ * identifier.
+ */
+export function entityTimeColumn(options: EntityTimeOptions): string {
+  const timeColumn = options.timeColumn ?? 'ts';
+  if (!NAME.test(timeColumn)) {
+    throw new TandemError('INVALID_IDENTIFIER', `bad time column ${JSON.stringify(timeColumn)}`, {
+      path: 'timeColumn',
+    });
+  }
+  return timeColumn;
+}
+
+/**
  * Copies the entity rows into a scratch table `(__row, keys..., __q, __json)` in input order
  * (`__row` from 1) and returns its name and the number of rows. The caller drops it.
  */
@@ -36,12 +51,7 @@ export async function stageEntityRows(
   input: EntityRowsInput,
   options: EntityTimeOptions,
 ): Promise<{ table: SQL; drop: SQL; count: number }> {
-  const timeColumn = options.timeColumn ?? 'ts';
-  if (!NAME.test(timeColumn)) {
-    throw new TandemError('INVALID_IDENTIFIER', `bad time column ${JSON.stringify(timeColumn)}`, {
-      path: 'timeColumn',
-    });
-  }
+  const timeColumn = entityTimeColumn(options);
   const name = `__rows_${Date.now().toString(36)}_${Math.random().toString(36).slice(2, 10)}`;
   const table = sql`${sql.identifier(schema)}.${sql.identifier(name)}`;
   const keyColumns = plan.keys.map(
@@ -128,6 +138,39 @@ async function insertQuery(
   timeColumn: string,
   timeUnit: 'epoch_ms' | 'timestamp',
 ): Promise<number> {
+  const rows = entityRowsRelation(plan, input, { timeColumn, timeUnit });
+  await executor
+    .query(sql`INSERT INTO ${table} ${rows.relation}`)
+    .catch((error: unknown) => rows.rethrow(executor, error));
+  return checkEntityRows(executor, plan, table, timeColumn);
+}
+
+/** Entity rows of a table or query as a relation, and how to report its missing columns. */
+export interface EntityRowsRelation {
+  /**
+   * `SELECT __row, <keys>, __q, __json FROM (source)`: `__row` numbers the rows from 1 in the
+   * order the source yields them, keys are cast to `bigint` or `text`, `__q` is the time in epoch
+   * ms (null when fractional or null), `__json` the whole row.
+   */
+  readonly relation: SQL;
+  /**
+   * Rethrows an error of a query over {@link relation}: an undefined column (SQLSTATE 42703) that
+   * is a key or the time column becomes `UNKNOWN_COLUMN` naming it.
+   */
+  rethrow(executor: SqlExecutor, error: unknown): Promise<never>;
+}
+
+/**
+ * The entity rows of a table (`name` or `schema.name`) or query, read as one relation (see
+ * {@link EntityRowsRelation}).
+ * @throws {TandemError} `INVALID_IDENTIFIER` (path `entityRows.table`) for a bad table name.
+ */
+export function entityRowsRelation(
+  plan: TrainingPlan,
+  input: { readonly table: string } | { readonly query: SQL },
+  options: { readonly timeColumn: string; readonly timeUnit: 'epoch_ms' | 'timestamp' },
+): EntityRowsRelation {
+  const { timeColumn, timeUnit } = options;
   let source: SQL;
   if ('table' in input) {
     const parts = input.table.split('.');
@@ -144,50 +187,61 @@ async function insertQuery(
     source = input.query;
   }
   const q = sql`s.${sql.identifier(timeColumn)}`;
-  // A fractional epoch-ms time is staged as NULL (and reported below), not rounded.
+  // A fractional epoch-ms time is staged as NULL (and reported by checkEntityRows), not rounded.
   const time =
     timeUnit === 'epoch_ms'
       ? sql`CASE WHEN ${q} = CAST(${q} AS bigint) THEN CAST(${q} AS bigint) END`
       : sql`CAST(floor(extract(epoch from ${q}) * 1000) AS bigint)`;
   const keys = plan.keys.map(
     (k) =>
-      sql`CAST(s.${sql.identifier(k.name)} AS ${sql.raw(k.type === 'int' ? 'bigint' : 'text')})`,
+      sql`CAST(s.${sql.identifier(k.name)} AS ${sql.raw(k.type === 'int' ? 'bigint' : 'text')}) AS ${sql.identifier(k.name)}`,
   );
-  await executor
-    .query(
-      sql`INSERT INTO ${table} SELECT row_number() OVER (), ${sql.join(keys, sql`, `)}, ${time}, to_json(s) FROM (${source}) s`,
-    )
-    .catch(async (error: unknown) => {
+  return {
+    relation: sql`SELECT row_number() OVER () AS __row, ${sql.join(keys, sql`, `)}, ${time} AS __q, to_json(s) AS __json FROM (${source}) s`,
+    async rethrow(executor, error) {
       throw await missingColumnError(
         executor,
         source,
         [...plan.keys.map((k) => k.name), timeColumn],
         error,
       );
-    });
-  const bad = await executor.query<{ row: string | number; column: string }>(sql`
-    SELECT __row AS row, CASE ${sql.join(
-      plan.keys.map((k) => sql`WHEN ${sql.identifier(k.name)} IS NULL THEN ${k.name}`),
-      sql` `,
-    )} ELSE ${timeColumn} END AS column
-    FROM ${table} WHERE __q IS NULL ${sql.join(
-      plan.keys.map((k) => sql`OR ${sql.identifier(k.name)} IS NULL`),
-      sql` `,
-    )}
-    ORDER BY __row LIMIT 1`);
-  if (bad[0] !== undefined) {
+    },
+  };
+}
+
+/**
+ * Checks entity rows already in the `(__row, <keys>, __q, __json)` shape (a staged table, or a
+ * parenthesized {@link EntityRowsRelation}) and returns how many there are.
+ * @throws {TandemError} `INVALID_ARGUMENT` naming the first row with a null key, or a null or
+ * non-integer time.
+ */
+export async function checkEntityRows(
+  executor: SqlExecutor,
+  plan: TrainingPlan,
+  rows: SQL,
+  timeColumn: string,
+): Promise<number> {
+  const bad = sql.join(
+    [sql`__q IS NULL`, ...plan.keys.map((k) => sql`${sql.identifier(k.name)} IS NULL`)],
+    sql` OR `,
+  );
+  const column = sql`CASE ${sql.join(
+    plan.keys.map((k) => sql`WHEN ${sql.identifier(k.name)} IS NULL THEN ${k.name}`),
+    sql` `,
+  )} ELSE ${timeColumn} END`;
+  const [checked] = await executor.query<{ n: number; first: [number, string] | null }>(sql`
+    SELECT CAST(count(*) AS integer) AS n,
+      (array_agg(json_build_array(__row, ${column}) ORDER BY __row) FILTER (WHERE ${bad}))[1] AS first
+    FROM ${rows} x`);
+  const first = checked?.first;
+  if (first !== null && first !== undefined) {
     throw new TandemError(
       'INVALID_ARGUMENT',
       'entity row has a null key, or a null or non-integer time',
-      {
-        path: `entityRows[${Number(bad[0].row) - 1}].${bad[0].column}`,
-      },
+      { path: `entityRows[${Number(first[0]) - 1}].${first[1]}` },
     );
   }
-  const [counted] = await executor.query<{ n: number }>(
-    sql`SELECT CAST(count(*) AS integer) AS n FROM ${table}`,
-  );
-  return Number(counted?.n ?? 0);
+  return Number(checked?.n ?? 0);
 }
 
 /**

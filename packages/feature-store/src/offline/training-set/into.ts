@@ -47,14 +47,49 @@ export async function writeTrainingSetInto(
   rows: AsyncIterable<TrainingRow> | Iterable<TrainingRow>,
   options: TrainingSetIntoOptions,
 ): Promise<TrainingSetIntoResult> {
-  assertSchemaName(schema);
-  const target = targetTable(schema, options.table);
   const batchSize = options.batchSize ?? 5_000;
   if (!Number.isSafeInteger(batchSize) || batchSize < 1) {
     throw new TandemError('INVALID_ARGUMENT', 'batchSize must be a positive integer', {
       path: 'batchSize',
     });
   }
+  return intoNewTable(executor, schema, options, async (scratch, features) => {
+    const insert = batchInserter(executor, scratch, features);
+    const names = new Set(features.map((f) => f.name));
+    let count = 0;
+    for await (const row of rows) {
+      const entityRow: Record<string, unknown> = {};
+      for (const key of Object.keys(row)) if (!names.has(key)) entityRow[key] = row[key];
+      insert.add(
+        ++count,
+        JSON.stringify(entityRow),
+        features.map((feature) => columnValue(feature, row, `rows[${count - 1}].${feature.name}`)),
+      );
+      if (insert.size >= batchSize) await insert.flush();
+    }
+    await insert.flush();
+    return count;
+  });
+}
+
+/**
+ * Creates a training-set table `(row_number bigint primary key, entity_row json, <feature> ...)`
+ * (see {@link writeTrainingSetInto}) that `fill` writes: it gets a scratch table of that shape
+ * (no primary key yet) and its feature columns, and returns the number of rows it wrote. The
+ * scratch table is renamed to the target at the end, so the target appears complete or not at
+ * all, and a replaced table is swapped in one transaction; it is dropped when `fill` throws.
+ * @throws {TandemError} `DUPLICATE_NAME` when the table exists and `replace` is not set or a
+ * feature is named `row_number`/`entity_row`; `INVALID_IDENTIFIER` for a bad table name; what
+ * `fill` throws.
+ */
+export async function intoNewTable(
+  executor: SqlExecutor,
+  schema: string,
+  options: Omit<TrainingSetIntoOptions, 'batchSize'>,
+  fill: (scratch: SQL, features: readonly LayoutEntry[]) => Promise<number>,
+): Promise<TrainingSetIntoResult> {
+  assertSchemaName(schema);
+  const target = targetTable(schema, options.table);
   const { features } = trainingLayout(options.features);
   for (const feature of features) {
     if (RESERVED.includes(feature.name)) {
@@ -78,20 +113,7 @@ export async function writeTrainingSetInto(
   await executor.query(sql`CREATE SCHEMA IF NOT EXISTS ${sql.identifier(target.schema)}`);
   await executor.query(sql`CREATE TABLE ${scratch} (${sql.join(columns, sql`, `)})`);
   try {
-    const insert = batchInserter(executor, scratch, features);
-    const names = new Set(features.map((f) => f.name));
-    let count = 0;
-    for await (const row of rows) {
-      const entityRow: Record<string, unknown> = {};
-      for (const key of Object.keys(row)) if (!names.has(key)) entityRow[key] = row[key];
-      insert.add(
-        ++count,
-        JSON.stringify(entityRow),
-        features.map((feature) => columnValue(feature, row, `rows[${count - 1}].${feature.name}`)),
-      );
-      if (insert.size >= batchSize) await insert.flush();
-    }
-    await insert.flush();
+    const count = await fill(scratch, features);
     await executor.transaction(async (tx) => {
       if (options.replace) await tx.query(sql`DROP TABLE IF EXISTS ${targetSql}`);
       else if (await tableExists(tx, target)) throw exists(target);
@@ -163,7 +185,8 @@ function columnValue(feature: LayoutEntry, row: TrainingRow, path: string): unkn
   return feature.list ? JSON.stringify(value) : value;
 }
 
-function columnType(feature: LayoutEntry): string {
+/** The Postgres type of a feature's column: by value type, `jsonb` for a list. */
+export function columnType(feature: LayoutEntry): string {
   if (feature.list) return 'jsonb';
   switch (feature.valueType) {
     case 'int':

@@ -23,6 +23,7 @@ import {
 import { arrayLiteral } from '../../internal/array-literal.js';
 import { sourceTableSql } from '../managed-tables.js';
 import { createOfflineStore, type OfflineStore } from '../store.js';
+import type { EntityRowsInput } from './entity-rows.js';
 
 const NUM_RUNS = 300;
 
@@ -244,6 +245,43 @@ describe.each(engines.map((e) => [e.engine, e] as const))('training sets on %s',
         AS t(uid, ts, event_id, seq, loaded_at, amt, qty, shop)`);
   };
 
+  /** Fails listing every value of `actual` (rows in input order) that the oracle disagrees with. */
+  const expectOracle = (
+    data: Data,
+    actual: readonly Record<string, unknown>[],
+    computed: ReadonlySet<string>,
+  ) => {
+    const stored = storedEvents(data);
+    const oracleSources = new Map<OracleFeature, OracleEvent[]>();
+    for (const group of groups) {
+      for (const [feature, description] of group.pairs) {
+        if (!computed.has(feature.name)) continue;
+        oracleSources.set(
+          { ...description, name: feature.name, knowsIngestion: true },
+          stored.get(group.source)!,
+        );
+      }
+    }
+    const expected = expectTrainingSet(
+      oracleSources,
+      data.rows.map((r) => ({ keys: { user_id: r.user_id }, q: r.ts })),
+    );
+    expect(actual).toHaveLength(data.rows.length);
+    const wrong: string[] = [];
+    actual.forEach((row, i) => {
+      const input = data.rows[i]!;
+      expect([row.user_id, row.ts, row.label]).toEqual([input.user_id, input.ts, input.label]);
+      for (const [name, want] of Object.entries(expected[i]!) as [string, Expected][]) {
+        if (!matches(want, row[name])) {
+          wrong.push(
+            `row ${i} (${input.user_id} @ ${input.ts}) ${name}: got ${JSON.stringify(row[name])}, want ${JSON.stringify(want)}`,
+          );
+        }
+      }
+    });
+    expect(wrong).toEqual([]);
+  };
+
   it(`equals the brute-force oracle on random events and entity rows (${NUM_RUNS} runs)`, async () => {
     await fc.assert(
       fc.asyncProperty(dataArb, async (data) => {
@@ -256,36 +294,59 @@ describe.each(engines.map((e) => [e.engine, e] as const))('training sets on %s',
         })) {
           actual.push(row);
         }
-        const stored = storedEvents(data);
-        const oracleSources = new Map<OracleFeature, OracleEvent[]>();
-        for (const group of groups) {
-          for (const [feature, description] of group.pairs) {
-            oracleSources.set(
-              { ...description, name: feature.name, knowsIngestion: true },
-              stored.get(group.source)!,
-            );
-          }
-        }
-        const expected = expectTrainingSet(
-          oracleSources,
-          data.rows.map((r) => ({ keys: { user_id: r.user_id }, q: r.ts })),
-        );
-        expect(actual).toHaveLength(data.rows.length);
-        const wrong: string[] = [];
-        actual.forEach((row, i) => {
-          const input = data.rows[i]!;
-          expect([row.user_id, row.ts, row.label]).toEqual([input.user_id, input.ts, input.label]);
-          for (const [name, want] of Object.entries(expected[i]!) as [string, Expected][]) {
-            if (!matches(want, row[name])) {
-              wrong.push(
-                `row ${i} (${input.user_id} @ ${input.ts}) ${name}: got ${JSON.stringify(row[name])}, want ${JSON.stringify(want)}`,
-              );
-            }
-          }
-        });
-        expect(wrong).toEqual([]);
+        expectOracle(data, actual, new Set(features.map((f) => f.name)));
       }),
       { numRuns: NUM_RUNS },
+    );
+  }, 600_000);
+
+  // writeTrainingSet computes these features' values in SQL, the rows never leaving Postgres.
+  const inSql = features.filter((f) =>
+    ['count', 'sum', 'mean', 'min', 'max', 'last', 'latest'].includes(
+      (f.ir as { aggregation: { fn: string } }).aggregation.fn,
+    ),
+  );
+  it(`writes the same values into a table in SQL, from an array or a query (${NUM_RUNS / 3} runs)`, async () => {
+    const names = new Set(inSql.map((f) => f.name));
+    const ints = new Set(inSql.filter((f) => f.valueType === 'int').map((f) => f.name));
+    await fc.assert(
+      fc.asyncProperty(dataArb, fc.boolean(), async (data, fromQuery) => {
+        await load(data);
+        let entityRows: EntityRowsInput = data.rows;
+        if (fromQuery) {
+          await store.executor.query(sql`DROP TABLE IF EXISTS oracle_rows`);
+          await store.executor.query(sql`CREATE TABLE oracle_rows AS
+            SELECT i, user_id, ts, label FROM unnest(
+              ${arrayLiteral(data.rows.map((_, i) => i))}::integer[],
+              ${arrayLiteral(data.rows.map((r) => r.user_id))}::text[],
+              ${arrayLiteral(data.rows.map((r) => r.ts))}::bigint[],
+              ${arrayLiteral(data.rows.map((r) => r.label))}::integer[]) AS t(i, user_id, ts, label)`);
+          entityRows = { query: sql`SELECT user_id, ts, label FROM oracle_rows ORDER BY i` };
+        }
+        const written = await store.writeTrainingSet({
+          features: inSql,
+          entityRows,
+          into: { table: 'oracle_values', replace: true },
+        });
+        expect(written.rows).toBe(data.rows.length);
+        const rows = await store.executor.query<Record<string, unknown>>(
+          sql`SELECT * FROM ${sql.identifier(store.schema)}.oracle_values ORDER BY row_number`,
+        );
+        const actual = rows.map((row, i) => {
+          expect(Number(row.row_number)).toBe(i + 1);
+          const entity = (
+            typeof row.entity_row === 'string' ? JSON.parse(row.entity_row) : row.entity_row
+          ) as Record<string, unknown>;
+          const out: Record<string, unknown> = { ...entity };
+          for (const name of names) {
+            const value = row[name];
+            out[name] = ints.has(name) && value !== null ? Number(value) : value;
+          }
+          return out;
+        });
+        expectOracle(data, actual, names);
+      }),
+      { numRuns: NUM_RUNS / 3 },
     );
   }, 600_000);
 });

@@ -11,12 +11,26 @@ import {
   sourceRelationSql,
   TandemError,
   type TimedValue,
+  type ValueType,
   type WindowSpec,
   windowStartSql,
 } from '@tandem/core';
 import { type SQL, sql } from 'drizzle-orm';
 import { sourceTableSql } from '../managed-tables.js';
 import type { AggregationFeature, TrainingPlan } from './plan.js';
+
+/** What each feature's column of the point-in-time query holds. */
+type Output = 'intermediates' | 'values';
+
+/** The parts of a point-in-time query, for a page relation aliased `r`. */
+interface PointInTimeParts {
+  /** One column per aggregation feature, in `plan.bySource` order. */
+  readonly columns: SQL[];
+  /** The `LEFT JOIN LATERAL`s the columns read. */
+  readonly joins: SQL[];
+  /** Window starts to compute once per entity row (`, <expr of __q> AS __start<j>`). */
+  readonly starts: SQL;
+}
 
 /**
  * The point-in-time query over a page of staged entity rows `(from, to]`, with the semantics of
@@ -50,6 +64,70 @@ export function trainingPageSql(
   from: number,
   to: number,
 ): SQL {
+  const parts = pointInTimeParts(plan, schema, 'intermediates');
+  // OFFSET 0 keeps the sorted page a subquery: its rows drive the joins in that order, and each
+  // window start is computed once per row.
+  const page = sql`(SELECT *${parts.starts} FROM ${rows} WHERE __row > ${from} AND __row <= ${to} ORDER BY ${sortOrder(plan)} OFFSET 0) r`;
+  // An array constructor, not json_build_array: that takes at most 100 arguments.
+  return sql`SELECT array_to_json(ARRAY[${sql.join([sql`r.__json`, ...parts.columns], sql`, `)}]) AS __doc FROM ${page} ${sql.join(parts.joins, sql` `)} ORDER BY r.__row`;
+}
+
+/** Aggregations whose value {@link trainingValuesSql} computes in SQL. */
+const VALUE_FUNCTIONS: ReadonlySet<AggregationSpec['fn']> = new Set([
+  'count',
+  'sum',
+  'mean',
+  'min',
+  'max',
+  'last',
+  'latest',
+]);
+
+/**
+ * True when {@link trainingValuesSql} can compute every feature of the plan: only aggregations
+ * (no derived or request feature), each a `count`, `sum`, `mean`, `min`, `max`, `last` or
+ * `latest`.
+ */
+export function valuesInSql(plan: TrainingPlan): boolean {
+  return plan.all.every(
+    (f) => f.ir.kind === 'aggregation' && VALUE_FUNCTIONS.has(f.ir.aggregation.fn),
+  );
+}
+
+/**
+ * The point-in-time query of {@link trainingPageSql} over all the entity rows of `rows` (a table
+ * or parenthesized query of `(__row, <keys>, __q, __json)`), computing each feature's value in SQL
+ * rather than its intermediate: `__row`, `__json`, then one column per `columns` entry, of its
+ * type, with the feature's default for a missing value: the same values as the intermediates
+ * finalized by the TS engine. Rows come out sorted by key and time. The plan must pass
+ * {@link valuesInSql}.
+ */
+export function trainingValuesSql(
+  plan: TrainingPlan,
+  schema: string,
+  rows: SQL,
+  columns: readonly { readonly name: string; readonly type: string }[],
+): SQL {
+  const parts = pointInTimeParts(plan, schema, 'values');
+  const features = plan.bySource.flatMap((g) => g.features);
+  const values = columns.map(({ name, type }) => {
+    const at = features.findIndex((f) => f.name === name);
+    const feature = features[at]!;
+    const value = sql`CAST(${parts.columns[at]!} AS ${sql.raw(type)})`;
+    const fallback = feature.ir.default;
+    return fallback === null
+      ? value
+      : sql`coalesce(${value}, CAST(${fallback} AS ${sql.raw(type)}))`;
+  });
+  const page = sql`(SELECT *${parts.starts} FROM ${rows} x ORDER BY ${sortOrder(plan)} OFFSET 0) r`;
+  return sql`SELECT r.__row, r.__json, ${sql.join(values, sql`, `)} FROM ${page} ${sql.join(parts.joins, sql` `)}`;
+}
+
+function sortOrder(plan: TrainingPlan): SQL {
+  return sql.join([...plan.keys.map((k) => sql.identifier(k.name)), sql`__q`], sql`, `);
+}
+
+function pointInTimeParts(plan: TrainingPlan, schema: string, output: Output): PointInTimeParts {
   const q = sql`r.__q`;
   const starts = new Map<string, { column: SQL; value: SQL }>();
   /** The row's column holding the window's start, or null for a lifetime window. */
@@ -67,7 +145,7 @@ export function trainingPageSql(
     }
     return start.column;
   };
-  const selects: SQL[] = [sql`r.__json`];
+  const columns: SQL[] = [];
   const joins: SQL[] = [];
   let column = 0;
   plan.bySource.forEach((group, g) => {
@@ -118,8 +196,11 @@ export function trainingPageSql(
         if (ir.aggregation.fn !== 'latest') conditions.push(sql`${value} IS NOT NULL`);
         const direction = ir.aggregation.fn === 'first_k' ? sql`ASC` : sql`DESC`;
         const k = sql.raw(String(candidateCount(ir.aggregation)));
-        const event = sql`json_build_array(${ts}, ${e(SYSTEM_COLUMNS.eventId)}, ${e(SYSTEM_COLUMNS.seq)}, ${value})`;
-        const candidates = sql`to_json(ARRAY(SELECT ${event} FROM ${relation} e WHERE ${sql.join(conditions, sql` AND `)} ORDER BY ${ts} ${direction} FETCH FIRST ${k} ROWS WITH TIES))`;
+        const newest = sql`SELECT ${ts} AS ts, ${e(SYSTEM_COLUMNS.eventId)} AS event_id, ${e(SYSTEM_COLUMNS.seq)} AS seq, ${value} AS v FROM ${relation} e WHERE ${sql.join(conditions, sql` AND `)} ORDER BY ${ts} ${direction} FETCH FIRST ${k} ROWS WITH TIES`;
+        const candidates =
+          output === 'intermediates'
+            ? sql`to_json(ARRAY(SELECT json_build_array(c.ts, c.event_id, c.seq, c.v) FROM (${newest}) c))`
+            : candidateValue(ir.aggregation, ir.value?.type ?? null, newest);
         if (
           ir.aggregation.fn === 'last' &&
           ir.value?.type === 'float' &&
@@ -140,26 +221,35 @@ export function trainingPageSql(
           if (!windowStarts.includes(start)) windowStarts.push(start);
           const h = sql`${alias}.${hi}`;
           const l = sql`${alias}.${lo}`;
-          selects.push(
-            sql`CASE WHEN ${h} IS NULL THEN json_build_array() WHEN ${h}[1] = ${l}[1] AND ${h}[2] = -${l}[2] AND ${h}[2] <> 0 THEN json_build_array(json_build_array(CAST(${h}[1] AS bigint), NULL, NULL, ${h}[2])) ELSE ${candidates} END`,
+          const known =
+            output === 'intermediates'
+              ? sql`json_build_array(json_build_array(CAST(${h}[1] AS bigint), NULL, NULL, ${h}[2]))`
+              : sql`${h}[2]`;
+          const none = output === 'intermediates' ? sql`json_build_array()` : sql`NULL`;
+          columns.push(
+            sql`CASE WHEN ${h} IS NULL THEN ${none} WHEN ${h}[1] = ${l}[1] AND ${h}[2] = -${l}[2] AND ${h}[2] <> 0 THEN ${known} ELSE ${candidates} END`,
           );
           continue;
         }
-        selects.push(candidates);
+        columns.push(candidates);
         continue;
       }
       if (!windowStarts.includes(start)) windowStarts.push(start);
-      const aggregate = aggregationSql({
-        spec: ir.aggregation,
-        value,
-        valueType: ir.value?.type ?? null,
-        filter: filter.length === 0 ? sql`true` : sql.join(filter, sql` AND `),
-        ts,
-        eventId: e(SYSTEM_COLUMNS.eventId),
-        seq: e(SYSTEM_COLUMNS.seq),
-      });
+      const where = filter.length === 0 ? sql`true` : sql.join(filter, sql` AND `);
+      const aggregate =
+        output === 'intermediates'
+          ? aggregationSql({
+              spec: ir.aggregation,
+              value,
+              valueType: ir.value?.type ?? null,
+              filter: where,
+              ts,
+              eventId: e(SYSTEM_COLUMNS.eventId),
+              seq: e(SYSTEM_COLUMNS.seq),
+            })
+          : valueAggregateSql(ir.aggregation, value, where);
       aggregates.push(sql`${aggregate} AS ${name}`);
-      selects.push(sql`${alias}.${name}`);
+      columns.push(sql`${alias}.${name}`);
     }
     if (aggregates.length === 0) return;
     const range = windowStarts.includes(null)
@@ -171,13 +261,56 @@ export function trainingPageSql(
       sql`LEFT JOIN LATERAL (SELECT ${sql.join(aggregates, sql`, `)} FROM ${relation} e WHERE ${sql.join([...asOf, ...range], sql` AND `)}) ${alias} ON true`,
     );
   });
-  const order = [...plan.keys.map((k) => sql.identifier(k.name)), sql`__q`];
-  const computed = [...starts.values()].map((s) => sql`, ${s.value}`);
-  // OFFSET 0 keeps the sorted page a subquery: its rows drive the joins in that order, and each
-  // window start is computed once per row.
-  const page = sql`(SELECT *${sql.join(computed)} FROM ${rows} WHERE __row > ${from} AND __row <= ${to} ORDER BY ${sql.join(order, sql`, `)} OFFSET 0) r`;
-  // An array constructor, not json_build_array: that takes at most 100 arguments.
-  return sql`SELECT array_to_json(ARRAY[${sql.join(selects, sql`, `)}]) AS __doc FROM ${page} ${sql.join(joins, sql` `)} ORDER BY r.__row`;
+  return { columns, joins, starts: sql.join([...starts.values()].map((s) => sql`, ${s.value}`)) };
+}
+
+/**
+ * A windowed aggregation's value (not its intermediate) over the rows passing `filter`: what
+ * `featureValue` gives for the intermediate of `aggregationSql`, before the default (a `sum` of
+ * no value is 0, a `mean` of none is null).
+ */
+function valueAggregateSql(spec: AggregationSpec, value: SQL | null, filter: SQL): SQL {
+  switch (spec.fn) {
+    case 'count':
+      return sql`count(${value ?? sql`*`}) FILTER (WHERE ${filter})`;
+    case 'sum':
+      return sql`coalesce(sum(${value}) FILTER (WHERE ${filter}), 0)`;
+    case 'mean':
+      return sql`sum(${value}) FILTER (WHERE ${filter}) / NULLIF(count(${value}) FILTER (WHERE ${filter}), 0)`;
+    case 'min':
+      return sql`min(${value}) FILTER (WHERE ${filter})`;
+    case 'max':
+      return sql`max(${value}) FILTER (WHERE ${filter})`;
+    default:
+      throw new TandemError('INVALID_ARGUMENT', `${spec.fn} has no value computed in SQL`);
+  }
+}
+
+/**
+ * The value of `last` or `latest` among the candidates `newest` (columns `ts`, `event_id`, `seq`,
+ * `v`): the first in core's event order (`aggregationSql`), its value read back from json.
+ */
+function candidateValue(spec: AggregationSpec, type: ValueType | null, newest: SQL): SQL {
+  const c = (name: string) => sql`c.${sql.identifier(name)}`;
+  const event = aggregationSql({
+    spec,
+    value: c('v'),
+    valueType: type,
+    filter: sql`true`,
+    ts: c('ts'),
+    eventId: c('event_id'),
+    seq: c('seq'),
+  });
+  const text = sql`(SELECT ${event} FROM (${newest}) c) ->> 3`;
+  switch (type) {
+    case 'int':
+    case 'float':
+      return sql`CAST(${text} AS double precision)`;
+    case 'bool':
+      return sql`CAST(${text} AS boolean)`;
+    default:
+      return text;
+  }
 }
 
 /**

@@ -50,9 +50,10 @@ export async function* readTrainingSet(
     const request = () => {
       if (next >= staged.count) return;
       const from = next;
-      const page = readPage(
+      const page = runPointInTime(
         executor,
         trainingPageSql(plan, schema, staged.table, from, from + pageSize),
+        '64MB',
       ).then((rows) => ({ from, rows }), rethrowQueryError);
       // A page may fail while an earlier one is still being consumed: mark it handled now (it
       // is awaited, and rethrows, in turn), or Node reports an unhandled rejection and exits.
@@ -76,16 +77,20 @@ export async function* readTrainingSet(
 }
 
 /**
- * Runs one page query in a transaction of its own, with settings for it: no JIT and no parallel
- * workers (starting either costs more than a page's run; pages already run side by side), and
- * enough sort memory for the page's two sorts.
+ * Runs one point-in-time query in a transaction of its own, with settings for it: no JIT and no
+ * parallel workers (starting either costs more than the query saves; pages already run side by
+ * side), and `workMem` of sort memory (the rows are sorted by key and time).
  */
-function readPage(executor: SqlExecutor, query: SQL): Promise<Record<string, unknown>[]> {
+export function runPointInTime<T extends Record<string, unknown> = Record<string, unknown>>(
+  executor: SqlExecutor,
+  query: SQL,
+  workMem: string,
+): Promise<T[]> {
   return executor.transaction(async (tx) => {
     await tx.query(
-      sql`SELECT set_config('jit', 'off', true), set_config('max_parallel_workers_per_gather', '0', true), set_config('work_mem', '64MB', true)`,
+      sql`SELECT set_config('jit', 'off', true), set_config('max_parallel_workers_per_gather', '0', true), set_config('work_mem', ${workMem}, true)`,
     );
-    return tx.query(query);
+    return tx.query<T>(query);
   });
 }
 
