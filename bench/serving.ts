@@ -9,18 +9,20 @@
  * Servers compared:
  * - `handwritten`: express.json + HMGET of 20 fields of a plain hash + Float32Array + session.run;
  * - `middleware`: `middleware({ store, models })` with its defaults (validation, deadline,
- *   concurrency limit, circuit breaker, metrics, spans, micro-batching), reading Tandem's online
- *   store on Redis (tiles, one Lua read), the product path;
- * - `middleware-hmget`: the same middleware reading the hand-written handler's hashes with HMGET,
- *   which isolates the middleware's own cost from the online store's;
- * - `middleware-nobatch`: the product path with micro-batching off.
+ *   concurrency limit, circuit breaker, metrics, spans, batched feature reads and micro-batched
+ *   model runs), reading Tandem's online store on Redis (tiles, one Lua read), the product path;
+ * - `middleware-hmget`: the same middleware reading the hand-written handler's hashes with HMGET
+ *   (the entities of a batched read pipelined), which isolates the middleware's own cost from the
+ *   online store's;
+ * - `middleware-nobatch`: the product path with both batchings off.
  *
  * Environment: REDIS_URL (default redis://127.0.0.1:6379), BENCH_RUNS (3), BENCH_SEED (42),
  * BENCH_SERVING_SECONDS (5 per measurement), BENCH_SERVING_CONNECTIONS (1,32,64),
  * BENCH_SERVING_VARIANTS (all four), BENCH_SERVING_ENTITIES (1000 accounts),
  * BENCH_SERVING_EVENTS (20 payments per account on average), BENCH_PROFILE (1 by default: CPU
  * profiles of the hand-written server, the middleware on HMGET and the middleware on the store at
- * 32 connections, CPU per request by category side by side; 0 to skip).
+ * 32 connections, CPU per request by category side by side; 0 to skip), BENCH_PROFILE_DIR (keep
+ * the `.cpuprofile` files there, for DevTools; default a temporary directory, deleted).
  */
 import { type ChildProcess, fork } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -391,7 +393,12 @@ async function main(): Promise<void> {
   );
   if (config.profile) {
     // A fresh server of each kind, warmed up, profiled (node:inspector) during one run only.
-    const dir = mkdtempSync(join(tmpdir(), 'tandem-serving-profile-'));
+    const keep = process.env.BENCH_PROFILE_DIR;
+    const dir =
+      keep === undefined || keep === ''
+        ? mkdtempSync(join(tmpdir(), 'tandem-serving-profile-'))
+        : keep;
+    mkdirSync(dir, { recursive: true });
     try {
       for (const variant of profiled) {
         const { url, child } = await startServer(variant, model, loaded.now);
@@ -434,7 +441,7 @@ async function main(): Promise<void> {
         log(`  ${category.padEnd(52)}${cells.join('')}`);
       }
     } finally {
-      rmSync(dir, { recursive: true, force: true });
+      if (dir !== keep) rmSync(dir, { recursive: true, force: true });
     }
   }
 

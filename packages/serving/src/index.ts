@@ -64,6 +64,7 @@ export type { ModelProvider, PredictLease } from './middleware/models.js';
 export type {
   CanaryConfig,
   DriftSource,
+  FeatureBatchingOptions,
   MiddlewareOptions,
   ModelServingOptions,
   PredictorOptions,

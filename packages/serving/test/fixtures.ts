@@ -108,11 +108,14 @@ export class FlakyReader implements FeatureReader {
   failing = false;
   gate: Promise<void> | undefined;
   calls = 0;
+  /** Entities of each read, in call order. */
+  readonly reads: (readonly string[])[] = [];
 
   constructor(private readonly inner: FeatureReader) {}
 
   async getOnlineFeatures(request: Parameters<FeatureReader['getOnlineFeatures']>[0]) {
     this.calls++;
+    this.reads.push(request.entities.map((e) => String(e.user_id)));
     if (this.gate !== undefined) await this.gate;
     if (this.failing) throw new Error('connection refused');
     return this.inner.getOnlineFeatures(request);

@@ -43,6 +43,23 @@ export interface ModelServingOptions {
   readonly shadow?: ShadowConfig;
 }
 
+/**
+ * Batching of online feature reads: the reads (as of now) of one feature service from requests
+ * that arrive close together go to the store as one `getOnlineFeatures` of all their entities.
+ * Each request gets its own row; when the read fails, every request in it gets the error.
+ */
+export interface FeatureBatchingOptions {
+  /** Most entities in one read; default 64. */
+  readonly maxBatchSize?: number;
+  /**
+   * Longest a request waits for others, in ms; default 0 (requests of the same event-loop turn,
+   * plus those that arrive while `maxConcurrency` reads are in flight).
+   */
+  readonly maxDelayMs?: number;
+  /** Reads of one service in flight at once; default 4. */
+  readonly maxConcurrency?: number;
+}
+
 /** Where drift statistics of a feature service come from. */
 export type DriftSource =
   | TrainingStatistics
@@ -71,6 +88,11 @@ export interface PredictorOptions {
   readonly perModel?: Readonly<Record<string, ModelServingOptions>>;
   /** Concurrency limit and queue (429/503); `false` for none. */
   readonly limits?: ConcurrencyLimitOptions | false;
+  /**
+   * Batching of feature reads across concurrent requests (one store read for many); `false`
+   * reads each request's entity alone. Reads with an explicit as-of time are never batched.
+   */
+  readonly featureBatching?: FeatureBatchingOptions | false;
   /** Circuit breaker around the online store; `false` for none. */
   readonly breaker?: CircuitBreakerOptions | false;
   /** Prometheus metrics: a registry of the host app (default a private one) and a prefix. */
@@ -215,6 +237,18 @@ const predictorShape = {
           maxQueue: z.number().int().min(0).optional(),
           queueTimeoutMs: ms.optional(),
           retryAfterSeconds: ms.optional(),
+        })
+        .strict(),
+    ])
+    .optional(),
+  featureBatching: z
+    .union([
+      z.literal(false),
+      z
+        .object({
+          maxBatchSize: positiveInt.optional(),
+          maxDelayMs: ms.optional(),
+          maxConcurrency: positiveInt.optional(),
         })
         .strict(),
     ])

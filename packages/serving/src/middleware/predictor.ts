@@ -5,6 +5,7 @@ import type { FeatureService } from '@tandem/core';
 import { loadTrainingStatistics, type TrainingStatistics } from '@tandem/feature-store';
 import type { Logger } from 'pino';
 import type { Principal } from '../auth/auth.js';
+import { MicroBatcher } from '../batching/batcher.js';
 import type { FeatureVector } from '../batching/rows.js';
 import { isServingError, issuePaths, ServingError, toServingError } from '../errors/errors.js';
 import type {
@@ -42,6 +43,7 @@ import { inSpan, recordError, servingTracer } from '../telemetry/tracing.js';
 import type { ModelProvider, PredictLease } from './models.js';
 import {
   checkPredictorOptions,
+  type FeatureBatchingOptions,
   type ModelServingOptions,
   type PredictorOptions,
   type ShadowConfig,
@@ -113,7 +115,10 @@ export interface Predictor {
   readonly drift: ReadonlyMap<string, DriftMonitor>;
   /** Resolves when background setup (loading drift statistics) is done. */
   readonly ready: Promise<void>;
-  /** Waits for shadows, flushes the prediction log (when the predictor made it). */
+  /**
+   * Waits for shadows and batched feature reads, flushes the prediction log (when the predictor
+   * made it).
+   */
   close(): Promise<void>;
 }
 
@@ -135,6 +140,12 @@ interface HeldModel {
   readonly name: string;
   readonly version: string;
   readonly service: FeatureService;
+}
+
+/** One request's part of a batched feature read. */
+interface FetchItem {
+  readonly entity: Record<string, EntityKeyValue>;
+  readonly requestData: Record<string, unknown>;
 }
 
 interface ServiceInfo {
@@ -448,6 +459,69 @@ export function createPredictor(options: PredictorOptions): Predictor {
     return { request, entity, requestData };
   };
 
+  /**
+   * One store read of a service's rows (one round trip, inside the breaker), observed as one
+   * fetch. Refuses an answer without one row per entity.
+   */
+  const readRows = async (
+    service: FeatureService,
+    entities: readonly Record<string, EntityKeyValue>[],
+    requestData: readonly Record<string, unknown>[],
+    at: number | undefined,
+  ): Promise<OnlineFeatureRow[]> => {
+    const read = () =>
+      store.getOnlineFeatures({
+        service,
+        entities,
+        requestData,
+        ...(at === undefined ? {} : { at }),
+      });
+    const started = performance.now();
+    let rows: OnlineFeatureRow[];
+    try {
+      rows = await (breaker === undefined ? read() : breaker.execute(read));
+    } catch (error) {
+      metrics.featureFetch(service.name, (performance.now() - started) / 1000, false);
+      throw error;
+    }
+    metrics.featureFetch(service.name, (performance.now() - started) / 1000, true);
+    if (rows.length !== entities.length) {
+      throw new ServingError(
+        'STORE_UNAVAILABLE',
+        rows.length === 0
+          ? 'the online store returned no row'
+          : `the online store returned ${rows.length} rows for ${entities.length} entities`,
+      );
+    }
+    return rows;
+  };
+
+  // Reads as of now of one service, from requests close together, go to the store as one read.
+  const fetchBatching = options.featureBatching ?? {};
+  const fetchBatchers = new Map<FeatureService, MicroBatcher<FetchItem, OnlineFeatureRow>>();
+  const fetchBatcherOf = (
+    service: FeatureService,
+    batching: FeatureBatchingOptions,
+  ): MicroBatcher<FetchItem, OnlineFeatureRow> => {
+    let batcher = fetchBatchers.get(service);
+    if (batcher === undefined) {
+      batcher = new MicroBatcher<FetchItem, OnlineFeatureRow>({
+        maxBatchSize: batching.maxBatchSize ?? 64,
+        maxDelayMs: batching.maxDelayMs ?? 0,
+        maxConcurrency: batching.maxConcurrency ?? 4,
+        run: (items) =>
+          readRows(
+            service,
+            items.map((item) => item.entity),
+            items.map((item) => item.requestData),
+            undefined,
+          ),
+      });
+      fetchBatchers.set(service, batcher);
+    }
+    return batcher;
+  };
+
   const fetchRow = async (
     service: FeatureService,
     entity: Record<string, EntityKeyValue>,
@@ -455,27 +529,11 @@ export function createPredictor(options: PredictorOptions): Predictor {
     at: number | undefined,
     deadline: Deadline,
   ): Promise<OnlineFeatureRow> => {
-    const read = () =>
-      store.getOnlineFeatures({
-        service,
-        entities: [entity],
-        requestData: [requestData],
-        ...(at === undefined ? {} : { at }),
-      });
-    const started = performance.now();
-    let rows: OnlineFeatureRow[];
-    try {
-      rows = await deadline.race(breaker === undefined ? read() : breaker.execute(read), 'fetch');
-    } catch (error) {
-      metrics.featureFetch(service.name, (performance.now() - started) / 1000, false);
-      throw error;
-    }
-    metrics.featureFetch(service.name, (performance.now() - started) / 1000, true);
-    const row = rows[0];
-    if (row === undefined) {
-      throw new ServingError('STORE_UNAVAILABLE', 'the online store returned no row');
-    }
-    return row;
+    const pending =
+      at === undefined && fetchBatching !== false
+        ? fetchBatcherOf(service, fetchBatching).submit({ entity, requestData })
+        : readRows(service, [entity], [requestData], at).then((rows) => rows[0]!);
+    return deadline.race(pending, 'fetch');
   };
 
   const vectorOf = (service: FeatureService, row: OnlineFeatureRow | undefined): FeatureVector => {
@@ -631,12 +689,15 @@ export function createPredictor(options: PredictorOptions): Predictor {
         },
       },
       async (span: Span) => {
+        // Stage spans only under a recording span: without a registered tracer (or for an
+        // unsampled trace) the request path allocates no spans and no span closures.
+        const traced = span.isRecording();
         try {
           const service = model.service;
           const info = infoOf(service);
-          const { request, entity, requestData } = await inSpan(tracer, 'validate', {}, () =>
-            validate(service, info, input),
-          );
+          const { request, entity, requestData } = traced
+            ? await inSpan(tracer, 'validate', {}, () => validate(service, info, input))
+            : validate(service, info, input);
           if (limiter !== undefined) {
             release = limiter.tryAcquire();
             if (release === undefined) {
@@ -653,9 +714,11 @@ export function createPredictor(options: PredictorOptions): Predictor {
           let fallbackError: unknown;
           let verdict: FeatureVerdict | undefined;
           try {
-            row = await inSpan(tracer, 'fetch', { 'tandem.service': service.name }, () =>
-              fetchRow(service, entity, requestData, predictOptions.at, deadline),
-            );
+            row = traced
+              ? await inSpan(tracer, 'fetch', { 'tandem.service': service.name }, () =>
+                  fetchRow(service, entity, requestData, predictOptions.at, deadline),
+                )
+              : await fetchRow(service, entity, requestData, predictOptions.at, deadline);
           } catch (error) {
             if (isServingError(error, 'DEADLINE_EXCEEDED')) throw error;
             const serving = isServingError(error, 'CIRCUIT_OPEN')
@@ -675,12 +738,10 @@ export function createPredictor(options: PredictorOptions): Predictor {
             );
           }
           if (row !== undefined) {
-            for (const featureName of info.names) {
-              metrics.featureValue(
-                service.name,
-                featureName,
-                row.values[featureName]?.status ?? 'missing',
-              );
+            const values = row.values;
+            const names = info.names;
+            for (let j = 0; j < names.length; j++) {
+              info.countFeature(j, values[names[j]!]?.status ?? 'missing');
             }
             driftFor(service)?.observe(featureMap(row)!);
             verdict = judgeFeatures(service, info.stored, row, state.policy);
@@ -698,12 +759,11 @@ export function createPredictor(options: PredictorOptions): Predictor {
           if (fallbackReason === undefined) {
             let outputs: Record<string, Tensor> | undefined;
             try {
-              outputs = await inSpan(
-                tracer,
-                'infer',
-                { 'tandem.model_version': model.version },
-                () => runModel(model, row, deadline),
-              );
+              outputs = traced
+                ? await inSpan(tracer, 'infer', { 'tandem.model_version': model.version }, () =>
+                    runModel(model, row, deadline),
+                  )
+                : await runModel(model, row, deadline);
               modelRan = true;
             } catch (error) {
               if (isServingError(error, 'DEADLINE_EXCEEDED')) {
@@ -721,9 +781,11 @@ export function createPredictor(options: PredictorOptions): Predictor {
             }
             if (outputs !== undefined) {
               const fetched = row!;
-              prediction = await inSpan(tracer, 'post-process', {}, () =>
-                postProcessOf(state, model, outputs, request, fetched),
-              );
+              prediction = traced
+                ? await inSpan(tracer, 'post-process', {}, () =>
+                    postProcessOf(state, model, outputs, request, fetched),
+                  )
+                : postProcessOf(state, model, outputs, request, fetched);
               mirror(state, name, row);
             }
           }
@@ -841,7 +903,10 @@ export function createPredictor(options: PredictorOptions): Predictor {
     drift,
     ready,
     async close() {
-      await Promise.all([...states.values()].map((s) => s.shadow?.idle()));
+      await Promise.all([
+        ...[...states.values()].map((s) => s.shadow?.idle()),
+        ...[...fetchBatchers.values()].map((batcher) => batcher.drain()),
+      ]);
       unsubscribe?.();
       if (ownedLog) await predictionLog?.close();
     },

@@ -106,6 +106,43 @@ describe('POST /models/:name/predict', () => {
     expect(array.body).toMatchObject({ code: 'INVALID_REQUEST', issues: ['(root)'] });
   });
 
+  it('serves the predict routes in every spelling the router accepts, with the same body rules', async () => {
+    const want = expectedProbability([2, 40, 10 / 40]);
+    for (const path of [
+      '/ml/models/fraud/predict',
+      '/ml/models/fraud/predict/',
+      '/ml/Models/fraud/Predict',
+      '/ml/models/fr%61ud/predict',
+      '/ml/models/fraud/versions/1/predict',
+      '/ml/models/fraud/predict?features=true',
+    ]) {
+      const res = await request(app).post(path).send({ user_id: 'ann', amount: 10 }).expect(200);
+      expect(res.headers['content-type']).toBe('application/json; charset=utf-8');
+      expect(res.body.model).toEqual({ name: 'fraud', version: '1' });
+      expect(res.body.prediction.probability).toBeCloseTo(want, 6);
+      expect(res.body.features !== undefined).toBe(path.endsWith('features=true'));
+      for (const body of ['"ann"', '{"user_id": "ann",']) {
+        const bad = await request(app)
+          .post(path)
+          .set('Content-Type', 'application/json')
+          .send(body)
+          .expect(400);
+        expect(bad.body.code).toBe('MALFORMED_JSON');
+      }
+    }
+  });
+
+  it('predicts on a body the host app already parsed', async () => {
+    const host = express();
+    host.use(express.json());
+    host.use('/ml', appWith().router);
+    const res = await request(host)
+      .post('/ml/models/fraud/predict')
+      .send({ user_id: 'ann', amount: 10 })
+      .expect(200);
+    expect(res.body.prediction.probability).toBeCloseTo(expectedProbability([2, 40, 10 / 40]), 6);
+  });
+
   it('answers 400 for malformed JSON, 413 for an oversized body, 415 for another content type', async () => {
     const malformed = await request(app)
       .post('/ml/models/fraud/predict')

@@ -39,15 +39,18 @@ export function middleware(options: MiddlewareOptions): TandemRouter {
   checkMiddlewareOptions(options);
   const predictor = createPredictor(predictorPart(options));
   const router = express.Router();
-  const json = express.json({
-    limit: options.bodyLimit ?? '64kb',
-    type: ['application/json', 'application/*+json'],
-  });
+  const bodyLimit = options.bodyLimit ?? '64kb';
+  const json = express.json({ limit: bodyLimit, type: ['application/json', 'application/*+json'] });
+  const limitBytes = bytesOf(bodyLimit);
 
-  const predictRoute: RequestHandler = async (req, res, next) => {
+  const predict = async (
+    req: Request,
+    res: Response,
+    next: NextFunction,
+    name: string,
+    version: string | undefined,
+  ): Promise<void> => {
     try {
-      const name = String(req.params.name);
-      const version = req.params.version === undefined ? undefined : String(req.params.version);
       const target: AuthTarget =
         version === undefined
           ? { model: name, action: 'predict' }
@@ -60,14 +63,49 @@ export function middleware(options: MiddlewareOptions): TandemRouter {
         features: flag(req.query.features),
         ...(principal === undefined ? {} : { principal }),
       });
-      res.json(result);
+      sendJson(res, result);
     } catch (error) {
       next(error);
     }
   };
+  const predictRoute: RequestHandler = (req, res, next) =>
+    predict(
+      req,
+      res,
+      next,
+      String(req.params.name),
+      req.params.version === undefined ? undefined : String(req.params.version),
+    );
 
   router.post('/models/:name/predict', json, predictRoute);
   router.post('/models/:name/versions/:version/predict', json, predictRoute);
+
+  // The predict routes in their canonical spelling are matched before the router's layers (one
+  // split of the path instead of the router's dispatch); any other spelling (a trailing slash,
+  // other letter case, escaped characters) goes through the routes above.
+  type Handle = (req: Request, res: Response, done: NextFunction) => void;
+  const routed = router as unknown as { handle: Handle };
+  const handleRouted = routed.handle.bind(router);
+  const answerError = errorHandler();
+  const fastHandle = (req: Request, res: Response, done: NextFunction): void => {
+    const route = req.method === 'POST' ? predictRouteOf(req.url) : undefined;
+    if (route === undefined) {
+      handleRouted(req, res, done);
+      return;
+    }
+    req.params =
+      route.version === undefined
+        ? { name: route.name }
+        : { name: route.name, version: route.version };
+    const fail = (error: unknown) => answerError(error, req, res, done);
+    const parsed = (error?: unknown) => {
+      if (error !== undefined && error !== null) fail(error);
+      else void predict(req, res, fail, route.name, route.version);
+    };
+    if (isPlainJsonBody(req, limitBytes)) readPlainJson(req, parsed);
+    else json(req, res, parsed);
+  };
+  routed.handle = fastHandle;
 
   if (options.oip !== false && options.models instanceof ModelRegistry) {
     const limiter = predictor.limiter;
@@ -196,6 +234,93 @@ function bodyOf(req: Request): unknown {
     });
   }
   return req.body;
+}
+
+/**
+ * The model name and version of a predict path in its canonical spelling
+ * (`/models/:name/predict`, `/models/:name/versions/:version/predict`, any query string), or
+ * undefined for anything else.
+ */
+function predictRouteOf(url: string): { name: string; version: string | undefined } | undefined {
+  const query = url.indexOf('?');
+  const path = query === -1 ? url : url.slice(0, query);
+  if (!path.startsWith('/models/') || !path.endsWith('/predict') || path.includes('%')) {
+    return undefined;
+  }
+  const parts = path.split('/');
+  if (parts.length === 4 && parts[2] !== '') return { name: parts[2]!, version: undefined };
+  if (parts.length === 6 && parts[3] === 'versions' && parts[2] !== '' && parts[4] !== '') {
+    return { name: parts[2]!, version: parts[4]! };
+  }
+  return undefined;
+}
+
+/** A body limit (`express.json`'s: bytes, or a number of b, kb or mb) in bytes. */
+function bytesOf(limit: number | string): number {
+  if (typeof limit === 'number') return limit;
+  const match = /^(\d+(?:\.\d+)?)\s*(b|kb|mb)?$/i.exec(limit.trim());
+  const unit = match?.[2]?.toLowerCase();
+  const scale = unit === 'mb' ? 1024 * 1024 : unit === 'kb' ? 1024 : 1;
+  return Math.floor(Number(match?.[1] ?? 0) * scale);
+}
+
+/**
+ * True for the common body that needs none of `express.json`'s machinery: `application/json`
+ * (UTF-8), not compressed, with a length within the limit. Other bodies (chunked, compressed,
+ * another charset, empty, too large) go through `express.json`, errors included.
+ */
+function isPlainJsonBody(req: Request, limitBytes: number): boolean {
+  // Already read (the host app parses bodies itself): `express.json` leaves it as it is.
+  if (req.body !== undefined || req.readableEnded) return false;
+  const headers = req.headers;
+  const type = headers['content-type']?.toLowerCase();
+  if (type !== 'application/json' && type !== 'application/json; charset=utf-8') return false;
+  const encoding = headers['content-encoding'];
+  if (encoding !== undefined && encoding.toLowerCase() !== 'identity') return false;
+  if (headers['transfer-encoding'] !== undefined) return false;
+  const length = Number(headers['content-length']);
+  return Number.isInteger(length) && length > 0 && length <= limitBytes;
+}
+
+/**
+ * Reads a plain JSON body (see {@link isPlainJsonBody}) into `req.body`, parsed as `express.json`
+ * does (strict: an object or an array); answers `MALFORMED_JSON` otherwise.
+ */
+function readPlainJson(req: Request, done: (error?: unknown) => void): void {
+  const chunks: Buffer[] = [];
+  const onData = (chunk: Buffer) => chunks.push(chunk);
+  const onError = (error: unknown) => {
+    req.off('data', onData);
+    req.off('end', onEnd);
+    done(error);
+  };
+  const onEnd = () => {
+    req.off('error', onError);
+    const text = (chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)).toString('utf8');
+    const first = text.trimStart()[0];
+    try {
+      if (first !== '{' && first !== '[') throw new SyntaxError('not a JSON object or array');
+      req.body = JSON.parse(text);
+    } catch (error) {
+      done(
+        new ServingError('MALFORMED_JSON', 'the request body is not valid JSON', { cause: error }),
+      );
+      return;
+    }
+    done();
+  };
+  req.on('data', onData);
+  req.once('end', onEnd);
+  req.once('error', onError);
+}
+
+/** Answers 200 with `body` as JSON (what `res.json` sends, without an ETag). */
+function sendJson(res: Response, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.statusCode = 200;
+  res.setHeader('Content-Type', 'application/json; charset=utf-8');
+  res.setHeader('Content-Length', Buffer.byteLength(text));
+  res.end(text);
 }
 
 function flag(value: unknown): boolean {

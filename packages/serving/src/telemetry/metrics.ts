@@ -39,7 +39,8 @@ export interface ServingMetrics {
   featureValue(service: string, feature: string, status: FeatureStatus): void;
   /**
    * A counter of the feature values of one service by feature index (in `features` order) and
-   * status, with the children cached (the request path counts every feature of every request).
+   * status: plain numbers on the request path (which counts every feature of every request),
+   * added to `feature_values_total` when the registry is read.
    */
   featureCounter(
     service: string,
@@ -76,6 +77,15 @@ export interface ServingMetrics {
 const DEFAULT_BUCKETS = [
   0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5,
 ];
+const FEATURE_STATUSES: readonly FeatureStatus[] = [
+  'present',
+  'missing',
+  'outside_ttl',
+  'definition_mismatch',
+];
+const STATUS_INDEX = Object.fromEntries(FEATURE_STATUSES.map((s, i) => [s, i])) as Readonly<
+  Record<FeatureStatus, number>
+>;
 const CIRCUIT_VALUE: Readonly<Record<CircuitState, number>> = { closed: 0, half_open: 1, open: 2 };
 
 const byRegistry = new WeakMap<Registry, Map<string, ServingMetrics>>();
@@ -139,11 +149,24 @@ function buildMetrics(
     ['service', 'result'],
     buckets,
   );
-  const featureValues = counter(
-    'feature_values_total',
-    'Feature values served by feature service, feature and status (present, missing, outside_ttl, definition_mismatch).',
-    ['service', 'feature', 'status'],
-  );
+  // Every feature of every request is counted: `featureCounter` keeps plain numbers on the
+  // request path and adds them to the counter when the registry is read (prom-client hashes the
+  // labels on every increment).
+  const featureFlushes: (() => void)[] = [];
+  const featureValuesName = `${prefix}feature_values_total`;
+  const featureValues =
+    (registry.getSingleMetric(featureValuesName) as
+      | Counter<'service' | 'feature' | 'status'>
+      | undefined) ??
+    new Counter<'service' | 'feature' | 'status'>({
+      name: featureValuesName,
+      help: 'Feature values served by feature service, feature and status (present, missing, outside_ttl, definition_mismatch).',
+      labelNames: ['service', 'feature', 'status'],
+      registers,
+      collect() {
+        for (const flush of featureFlushes) flush();
+      },
+    });
   const batchSize = histogram(
     'batch_size',
     'Rows per model run (micro-batching) by model and version.',
@@ -306,18 +329,25 @@ function buildMetrics(
       child.inc();
     },
     featureCounter(service, features) {
-      const children = features.map(
-        () => new Map<FeatureStatus, ReturnType<typeof featureValues.labels>>(),
-      );
-      return (index, status) => {
-        const byStatus = children[index];
-        if (byStatus === undefined) return;
-        let child = byStatus.get(status);
-        if (child === undefined) {
-          child = featureValues.labels(service, features[index]!, status);
-          byStatus.set(status, child);
+      const width = FEATURE_STATUSES.length;
+      const counts = new Float64Array(features.length * width);
+      featureFlushes.push(() => {
+        for (let i = 0; i < counts.length; i++) {
+          const n = counts[i]!;
+          if (n === 0) continue;
+          counts[i] = 0;
+          featureValues.inc(
+            {
+              service,
+              feature: features[Math.floor(i / width)]!,
+              status: FEATURE_STATUSES[i % width]!,
+            },
+            n,
+          );
         }
-        child.inc();
+      });
+      return (index, status) => {
+        if (index >= 0 && index < features.length) counts[index * width + STATUS_INDEX[status]]!++;
       };
     },
     modelLoad(name, version, seconds, coldStartSeconds) {
