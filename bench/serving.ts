@@ -107,7 +107,9 @@ async function startServer(
     model: Buffer.from(model).toString('base64'),
   };
   const child = fork(join(here, 'serving-lib', 'server.ts'), [], {
-    execArgv: ['--conditions=tandem-source', '--import', 'tsx'],
+    // The servers load Tandem as this process does: the built packages under `npm run bench`
+    // (what an application runs), or the sources given `--conditions=tandem-source`.
+    execArgv: process.execArgv.filter((flag) => !flag.startsWith('--cpu-prof')),
     env: { ...process.env, BENCH_SERVING_SERVER: JSON.stringify(serverConfig) },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
