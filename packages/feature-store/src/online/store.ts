@@ -212,8 +212,17 @@ interface ServicePlan {
   readonly sources: readonly PlannedSource[];
   readonly complete: RowCompletion;
   readonly hasComputed: boolean;
-  /** The aggregations each output rests on (status and freshness come from them). */
-  readonly leaves: ReadonlyMap<string, readonly string[]>;
+  /**
+   * Per output: its aggregation index (-1 for a computed feature) and the aggregations it rests
+   * on (status and freshness come from them).
+   */
+  readonly outputPlans: readonly {
+    readonly name: string;
+    readonly aggregation: number;
+    readonly leaves: readonly number[];
+  }[];
+  /** Per source, the indices of its aggregations. */
+  readonly aggregationsOf: readonly (readonly number[])[];
 }
 
 /** Creates an online store over an adapter. */
@@ -306,10 +315,10 @@ export function createOnlineStore(options: OnlineStoreOptions): OnlineStore {
     const inputsOf = new Map(
       service.dependencies.map((f) => [f.name, f.inputs.map((i) => i.name)]),
     );
-    const isAggregation = new Set(aggregations.map((a) => a.online.feature.name));
+    const aggregationIndex = new Map(aggregations.map((a, i) => [a.online.feature.name, i]));
     const leavesOf = (name: string): string[] => {
       const inputs = inputsOf.get(name) ?? [];
-      if (inputs.length === 0) return isAggregation.has(name) ? [name] : [];
+      if (inputs.length === 0) return aggregationIndex.has(name) ? [name] : [];
       return [...new Set(inputs.flatMap(leavesOf))];
     };
     const plan: ServicePlan = {
@@ -318,7 +327,14 @@ export function createOnlineStore(options: OnlineStoreOptions): OnlineStore {
       sources,
       complete: compileRowCompletion(service.dependencies),
       hasComputed: service.dependencies.some((f) => f.ir.kind !== 'aggregation'),
-      leaves: new Map(service.features.map((f) => [f.name, leavesOf(f.name)])),
+      outputPlans: service.features.map((f) => ({
+        name: f.name,
+        aggregation: aggregationIndex.get(f.name) ?? -1,
+        leaves: leavesOf(f.name).map((leaf) => aggregationIndex.get(leaf)!),
+      })),
+      aggregationsOf: sources.map((_, s) =>
+        aggregations.flatMap((a, i) => (a.source === s ? [i] : [])),
+      ),
     };
     plans.set(selection, plan);
     return plan;
@@ -453,25 +469,34 @@ export function createOnlineStore(options: OnlineStoreOptions): OnlineStore {
         key: META,
         field: f.cache.tag,
       }));
+      // Tiles come feature by feature, in start order: the feature and the tile hash of the
+      // previous tile are looked up again only when they change.
+      let f: OnlineFeature | undefined;
+      let slot = Number.NaN;
+      let key = -1;
       for (const tile of entity.tiles) {
-        const f = byName.get(tile.feature);
-        if (f === undefined || f.ir.source.name !== sourceName) {
-          throw new TandemError(
-            'UNKNOWN_FEATURE',
-            `feature ${tile.feature} is not kept online for source ${sourceName}`,
-            {
-              path: `entities[${i}].tiles`,
-            },
-          );
+        if (f?.feature.name !== tile.feature) {
+          f = byName.get(tile.feature);
+          if (f === undefined || f.ir.source.name !== sourceName) {
+            throw new TandemError(
+              'UNKNOWN_FEATURE',
+              `feature ${tile.feature} is not kept online for source ${sourceName}`,
+              { path: `entities[${i}].tiles` },
+            );
+          }
         }
         const bucket = bucketOf(tile.start);
-        const slot = 2 * bucket + (f.tileClass === 'l' ? 1 : 0);
-        let key = indexOf.get(slot);
-        if (key === undefined) {
-          key = keyList.length;
-          keyList.push(keys.tiles('b', sourceName, f.tileClass, bucket));
-          ttls.push(bucketTtl(source, f.tileClass, bucket, now, lateness));
-          indexOf.set(slot, key);
+        const tileSlot = 2 * bucket + (f.tileClass === 'l' ? 1 : 0);
+        if (tileSlot !== slot) {
+          slot = tileSlot;
+          let index = indexOf.get(slot);
+          if (index === undefined) {
+            index = keyList.length;
+            keyList.push(keys.tiles('b', sourceName, f.tileClass, bucket));
+            ttls.push(bucketTtl(source, f.tileClass, bucket, now, lateness));
+            indexOf.set(slot, index);
+          }
+          key = index;
         }
         const texts = f.codec.encode(tile.state);
         // Every part's field is the tile's field prefix and the part.
@@ -509,10 +534,24 @@ export function createOnlineStore(options: OnlineStoreOptions): OnlineStore {
     readonly tag: string;
   };
   const bodyPlans = new Map<string, BodyPlan>();
+  /** Each feature's last plan: reads at "now" ask for the same one until a boundary passes. */
+  const lastBodyPlans = new Map<
+    OnlineFeature,
+    { start: number; head: number; batchEnd: number; plan: BodyPlan }
+  >();
   const bodyPlan = (f: OnlineFeature, q: number, head: number, mark: number | null) => {
     const start = bodyStart(f.ladder, f.ir.window, q);
     const batchEnd =
       mark === null ? -Infinity : Math.min(head, mark - floorMod(mark, f.ladder.grain));
+    const last = lastBodyPlans.get(f);
+    if (last?.start === start && last.head === head && last.batchEnd === batchEnd) {
+      return last.plan;
+    }
+    const planned = bodyPlanOf(f, start, head, batchEnd);
+    lastBodyPlans.set(f, { start, head, batchEnd, plan: planned });
+    return planned;
+  };
+  const bodyPlanOf = (f: OnlineFeature, start: number, head: number, batchEnd: number) => {
     const cacheKey = `${f.fp}|${start}|${head}|${batchEnd}`;
     let planned = bodyPlans.get(cacheKey);
     if (planned !== undefined) return planned;
@@ -552,9 +591,11 @@ export function createOnlineStore(options: OnlineStoreOptions): OnlineStore {
       return { head, plan: bodyPlan(f, q, head, marks.get(f.ir.source.name) ?? null) };
     });
     // One raw-head range per source, from its features' earliest head.
-    const rawFrom = plan.sources.map((_, s) =>
-      Math.min(...plan.aggregations.flatMap((a, i) => (a.source === s ? [bodies[i]!.head] : []))),
-    );
+    const rawFrom = plan.aggregationsOf.map((indices) => {
+      let from = Infinity;
+      for (const i of indices) from = Math.min(from, bodies[i]!.head);
+      return from;
+    });
 
     // First round trip: per entity, the meta hash (statuses, window caches) and the raw head of
     // every source; one read group per entity tag.
@@ -681,10 +722,12 @@ export function createOnlineStore(options: OnlineStoreOptions): OnlineStore {
           return [{ ts, eventId, seq, ingestedAt, values: fields }];
         }),
       );
-      const values = new Map<string, unknown>();
-      const status = new Map<string, FeatureStatus>();
-      const freshness = new Map<string, number | null>();
-      plan.aggregations.forEach(({ online: f, folder, source, metaAt }, i) => {
+      const n = plan.aggregations.length;
+      const values: unknown[] = new Array(n);
+      const status: FeatureStatus[] = new Array(n);
+      const freshness: (number | null)[] = new Array(n);
+      for (let i = 0; i < n; i++) {
+        const { online: f, folder, source, metaAt } = plan.aggregations[i]!;
         const meta = metaOf(r, source);
         const written = meta[0] ?? null;
         const writtenFp = meta[metaAt] ?? null;
@@ -693,37 +736,37 @@ export function createOnlineStore(options: OnlineStoreOptions): OnlineStore {
         for (const event of heads[source]!) {
           if (event.ts >= head && folder.counts(event, q)) state = folder.add(state, event);
         }
-        const windowFrom = windowStart(f.ir.window, q);
-        const cut = f.ladder.cutoff ? f.codec.cut(state, windowFrom) : state;
+        const cut = f.ladder.cutoff ? f.codec.cut(state, windowStart(f.ir.window, q)) : state;
         let featureStatus: FeatureStatus = 'present';
         if (written === null) featureStatus = 'missing';
         else if (writtenFp !== null && writtenFp !== f.fp) featureStatus = 'definition_mismatch';
         else if (f.ir.window.kind === 'ttl' && cut === null && state !== null)
           featureStatus = 'outside_ttl';
-        const value =
+        values[i] =
           featureStatus === 'missing' || featureStatus === 'definition_mismatch'
             ? featureValue(f.ir, emptyIntermediate(f.ir.aggregation) as Intermediate)
             : featureValue(f.ir, cut);
-        values.set(f.feature.name, value);
-        status.set(f.feature.name, featureStatus);
-        freshness.set(f.feature.name, written === null ? null : Math.max(0, now - Number(written)));
-      });
+        status[i] = featureStatus;
+        freshness[i] = written === null ? null : Math.max(0, now - Number(written));
+      }
+      let computed: Map<string, unknown> | undefined;
       if (plan.hasComputed) {
-        plan.complete(values, request.requestData?.[r] ?? {}, `requestData[${r}]`);
+        computed = new Map(plan.aggregations.map((a, i) => [a.online.feature.name, values[i]]));
+        plan.complete(computed, request.requestData?.[r] ?? {}, `requestData[${r}]`);
       }
       const out: Record<string, OnlineFeatureValue> = {};
-      for (const feature of plan.outputs) {
-        const inputs = plan.leaves.get(feature.name)!;
+      for (const output of plan.outputPlans) {
         let worst: FeatureStatus = 'present';
-        let freshest: number | null = inputs.length === 0 ? 0 : -Infinity;
-        for (const input of inputs) {
-          const s = status.get(input) ?? 'present';
-          if (worst === 'present') worst = s;
-          const fresh = freshness.get(input) ?? null;
+        let freshest: number | null = output.leaves.length === 0 ? 0 : -Infinity;
+        for (const leaf of output.leaves) {
+          if (worst === 'present') worst = status[leaf]!;
+          const fresh = freshness[leaf]!;
           freshest = fresh === null || freshest === null ? null : Math.max(freshest, fresh);
         }
-        out[feature.name] = {
-          value: (values.get(feature.name) ?? null) as ScalarValue | readonly ScalarValue[],
+        const value =
+          output.aggregation >= 0 ? values[output.aggregation] : computed?.get(output.name);
+        out[output.name] = {
+          value: (value ?? null) as ScalarValue | readonly ScalarValue[],
           status: worst,
           freshnessMs: freshest,
         };
