@@ -7,7 +7,9 @@
  *   for 10 entities, each entity with 50-500 events over 30 days, vs raw ioredis HMGET of 20
  *   fields (1 key; 10 keys pipelined). Requests go one at a time (latency), the four kinds
  *   interleaved request by request so that machine noise hits them alike; p50/p99 per run, the
- *   median over runs reported. Then a profile of the Tandem read: where the time goes.
+ *   median over runs reported. Then a profile of warm reads (every window body cached, the
+ *   steady state) and cold ones (the entities' cache tags dropped first: tiles read, cache
+ *   refilled), with client CPU, server time and sizes.
  * - **Ingest**: events/s through `online.writeEvents` (batches of 500 in time order) vs raw
  *   pipelined HSET of the same events (one field per event, 500 per pipeline).
  * - **Materialization**: rows/s of `materialize` (full run from Postgres) vs raw pipelined HSET of
@@ -16,7 +18,8 @@
  * Environment: REDIS_URL (default redis://127.0.0.1:6379), DATABASE_URL (materialization; default
  * postgres://postgres@127.0.0.1:5432/postgres), BENCH_SCALE (default 1: 100 entities, ~27k
  * events, 10k ingest events, 1000 read iterations per kind and run), BENCH_RUNS (default 3),
- * BENCH_SEED.
+ * BENCH_SEED, BENCH_ONLY=materialize (only the materialization part, written to
+ * bench/results/online-materialize.json so that the full results stay).
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg } from 'node:os';
@@ -27,11 +30,14 @@ import { readConfig, scaled } from './lib/config.js';
 import { batches, generateHistory, random } from './online-lib/data.js';
 import { onlineBenchFeatures, onlineBenchService, payments } from './online-lib/features.js';
 import { benchMaterialization, type MaterializationResult } from './online-lib/materialize.js';
-import { mergedReader } from './online-lib/merged-read.js';
 import { type Latency, latency, median, medianLatency, ratio } from './online-lib/stats.js';
 import { type AdapterCounters, counters, timedAdapter } from './online-lib/timed-adapter.js';
 
 const config = readConfig();
+const only = process.env.BENCH_ONLY ?? '';
+if (only !== '' && only !== 'materialize') {
+  throw new Error(`BENCH_ONLY must be materialize (or unset), not ${only}`);
+}
 const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const began = performance.now();
 const log = (message: string) => {
@@ -49,8 +55,11 @@ const INGEST_BATCH = 500;
 const READ_ITERATIONS = scaled(1000, config.scale);
 const WARMUP = Math.min(300, READ_ITERATIONS);
 const FIELDS = Array.from({ length: 20 }, (_, i) => `f${i}`);
-/** Every read and write of the benchmark is as of this instant (the store's clock). */
-const NOW = Math.floor(Date.now() / 60_000) * 60_000;
+/**
+ * Every read and write of the benchmark is as of this instant (the store's clock): half an hour
+ * into an hour, so that reads fill the window caches (not within 10 s of a grain boundary).
+ */
+const NOW = Math.floor(Date.now() / 3_600_000) * 3_600_000 - 30 * 60_000;
 
 /** The benchmark's connection name: SLOWLOG entries are filtered by it. */
 const CLIENT_NAME = `tandem_bench_online_${process.pid}`;
@@ -261,24 +270,36 @@ async function profileReads() {
   const next = random(config.seed + 2);
   const pick = () => 1 + Math.floor(next() * USERS);
   const n = Math.max(50, Math.round(READ_ITERATIONS / 4));
+  const round = (x: number) => Math.round(x * 1000) / 1000;
+  const readCommands = ['hmget', 'zrangebyscore', 'multi', 'exec', 'evalsha', 'eval'];
   const profile = async (entities: number) => {
+    const keysOf = () => Array.from({ length: entities }, () => ({ user_id: pick() }));
+    // Warm reads: every window body cached (the steady state between grain boundaries).
     stats = counters();
     const before = await commandStats();
     const cpu0 = process.cpuUsage();
     const start = performance.now();
-    const wallMedian = await medianMs(n, () =>
-      online.getOnlineFeatures({
-        service: onlineBenchService,
-        entities: Array.from({ length: entities }, () => ({ user_id: pick() })),
-        at: NOW,
-      }),
+    const warmMedian = await medianMs(n, () =>
+      online.getOnlineFeatures({ service: onlineBenchService, entities: keysOf(), at: NOW }),
     );
     const wall = (performance.now() - start) / n;
     const cpu = process.cpuUsage(cpu0);
-    const after = await commandStats();
+    const server = serverDelta(before, await commandStats(), readCommands);
     const s = stats;
     stats = undefined;
-    const server = serverDelta(before, after, ['evalsha', 'eval']);
+    // Cold reads: the entities' cache tags dropped first (untimed; a batch write with no
+    // tiles drops them), so the read takes the covering tiles and refills the cache.
+    const cold: number[] = [];
+    for (let i = 0; i < n; i++) {
+      const keys = keysOf();
+      await online.writeTiles(
+        payments.name,
+        keys.map((key) => ({ key, tiles: [] })),
+      );
+      const t0 = performance.now();
+      await online.getOnlineFeatures({ service: onlineBenchService, entities: keys, at: NOW });
+      cold.push(performance.now() - t0);
+    }
     const rawBefore = await commandStats();
     const rawMedian = await medianMs(n, () => {
       const pipeline = client.pipeline();
@@ -286,108 +307,26 @@ async function profileReads() {
       return pipeline.exec();
     });
     const rawServer = serverDelta(rawBefore, await commandStats(), ['hmget']);
-    // Floors of the current layout: the same read groups replayed through the adapter (no
-    // planning, no decoding), and their fields fetched by plain pipelined HMGETs (no Lua).
-    stats = counters();
-    stats.lastRead = true;
-    await online.getOnlineFeatures({
-      service: onlineBenchService,
-      entities: Array.from({ length: entities }, () => ({ user_id: pick() })),
-      at: NOW,
-    });
-    const groups = stats.lastGroups ?? [];
-    stats = undefined;
-    const replayMs = await medianMs(n, () => adapter.read(groups));
-    const plainMs = await medianMs(n, () => {
-      const pipeline = client.pipeline();
-      for (const group of groups) {
-        for (const op of group) {
-          if (op.kind === 'fields') {
-            if (op.fields.length > 0) pipeline.hmget(op.key, ...op.fields);
-          } else pipeline.zrangebyscore(op.key, op.min, `(${op.max}`);
-        }
-      }
-      return pipeline.exec();
-    });
-    // A packed layout (one field per tile holding every feature's parts) would read one field
-    // per distinct tile: estimated with a synthetic hash of that many fields and the same bytes.
-    const tilesOf = new Set<string>();
-    for (const group of groups) {
-      for (const op of group) {
-        if (op.kind !== 'fields') continue;
-        for (const f of op.fields) tilesOf.add(`${op.key}|${f.split(':').slice(1, 3).join(':')}`);
-      }
-    }
-    const packedFields = tilesOf.size;
-    const valueBytes = Math.max(1, Math.round(s.replyBytes / n / Math.max(1, packedFields)));
-    const packedKey = `${NAMESPACE}:packed:{user:0}`;
-    const perEntity = Math.max(1, Math.round(packedFields / entities));
-    const names = Array.from({ length: perEntity }, (_, i) => `0123456789abcdef:${i}:lz0abc`);
-    await client.hset(packedKey, Object.fromEntries(names.map((f) => [f, 'x'.repeat(valueBytes)])));
-    const packedMs = await medianMs(n, () => {
-      const pipeline = client.pipeline();
-      for (let e = 0; e < entities; e++) pipeline.hmget(packedKey, ...names);
-      return pipeline.exec();
-    });
-    // The prototype read (online-lib/merged-read.ts): tiles merged in Lua; values checked.
-    const merged = mergedReader(
-      client,
-      online,
-      onlineBenchFeatures.map((f) => f.name),
-    );
-    let mismatches = 0;
-    for (let i = 0; i < 5; i++) {
-      const keys = Array.from({ length: entities }, () => ({ user_id: pick() }));
-      const [expected, actual] = [
-        await online.getOnlineFeatures({ service: onlineBenchService, entities: keys, at: NOW }),
-        await merged(keys, NOW),
-      ];
-      expected.forEach((row, r) => {
-        for (const f of onlineBenchFeatures) {
-          const a = JSON.stringify(row.values[f.name]!.value);
-          const b = JSON.stringify((actual[r]![f.name] as { value: unknown }).value);
-          if (a !== b) mismatches++;
-        }
-      });
-    }
-    const mergedBefore = await commandStats();
-    const mergedMs = await medianMs(n, () =>
-      merged(
-        Array.from({ length: entities }, () => ({ user_id: pick() })),
-        NOW,
-      ),
-    );
-    const mergedServer = serverDelta(mergedBefore, await commandStats(), ['evalsha', 'eval']);
-    const round = (x: number) => Math.round(x * 1000) / 1000;
     return {
       reads: n,
       // Medians of per-read wall times, ms.
-      tandemMedianMs: round(wallMedian),
+      warmMedianMs: round(warmMedian),
+      coldMedianMs: round(median(cold)),
       rawHmgetMedianMs: round(rawMedian),
-      sameGroupsThroughAdapterMedianMs: round(replayMs),
-      sameFieldsByPlainHmgetMedianMs: round(plainMs),
-      packedLayoutEstimateMedianMs: round(packedMs),
-      prototypeMergedReadMedianMs: round(mergedMs),
-      // Means over the reads (ms): where a Tandem read's wall time goes.
-      tandemMeanMs: round(wall),
+      // Means over the warm reads: where a read's wall time goes, ms.
+      warmMeanMs: round(wall),
       adapterReadMeanMs: round(s.readMs / n),
       storeJsMeanMs: round(wall - s.readMs / n),
       clientCpuMsPerRead: round((cpu.user + cpu.system) / 1000 / n),
-      // Server execution time (SLOWLOG of this connection; per call, times the calls per read:
-      // one Lua call per entity, one HMGET per entity), µs.
-      luaServerUsPerRead: Math.round(server.usecPerCall * entities),
+      // Server execution time per read (SLOWLOG of this connection), µs.
+      serverUsPerRead: Math.round((server.usecPerCall * server.calls) / n),
       rawHmgetServerUsPerRead: Math.round(rawServer.usecPerCall * entities),
-      prototypeMergedReadLuaServerUs: Math.round(mergedServer.usecPerCall * entities),
-      slowlogCallsSeen: server.calls,
-      // Sizes.
+      // Sizes of a warm read.
       fieldsPerRead: Math.round(s.fields / n),
       rangesPerRead: Math.round(s.ranges / n),
       requestBytesPerRead: Math.round(s.requestBytes / n),
-      replyValuesPerRead: Math.round(s.replyValues / n),
       replyBytesPerRead: Math.round(s.replyBytes / n),
       rawRequestBytesPerRead: entities * (rawKey(1).length + FIELDS.join('').length),
-      distinctTilesPerRead: packedFields,
-      prototypeValueMismatches: mismatches,
     };
   };
   return { oneByTwenty: await profile(1), tenByTwenty: await profile(10) };
@@ -566,43 +505,92 @@ function printTable(result: {
   process.stdout.write(`\n${lines.join('\n')}\n\n`);
 }
 
+function runMaterialization(): Promise<MaterializationResult> {
+  return benchMaterialization({
+    featureStore,
+    redis: client,
+    namespace: NAMESPACE,
+    databaseUrl: config.url,
+    users: USERS,
+    perUser: PER_USER,
+    now: NOW,
+    seed: config.seed,
+    runs: config.runs,
+    features: onlineBenchFeatures,
+    service: onlineBenchService,
+    source: payments,
+    log,
+  });
+}
+
+async function machine() {
+  return {
+    cpus: availableParallelism(),
+    model: cpus()[0]?.model ?? null,
+    loadavgAtEnd: loadavg().map((x) => Math.round(x * 100) / 100),
+    node: process.version,
+    redis: (await client.info('server')).match(/redis_version:(\S+)/)?.[1] ?? null,
+  };
+}
+
+function writeResult(name: string, result: object): void {
+  const dir = new URL('./results/', import.meta.url);
+  mkdirSync(dir, { recursive: true });
+  const path = new URL(name, dir);
+  writeFileSync(path, `${JSON.stringify(result, null, 2)}\n`);
+  log(`wrote ${path.pathname}`);
+}
+
+/** BENCH_ONLY=materialize: the materialization part alone, in its own results file. */
+async function materializeOnly(): Promise<void> {
+  const materialization = await runMaterialization();
+  const result = {
+    benchmark: 'online-materialize',
+    date: new Date().toISOString(),
+    machine: await machine(),
+    config: {
+      scale: config.scale,
+      runs: config.runs,
+      seed: config.seed,
+      entities: USERS,
+      eventsPerEntity: PER_USER,
+      historyDays: 30,
+      features: onlineBenchFeatures.map((f) => f.name),
+    },
+    materialization,
+    goals: {
+      materializationAtLeast: 0.5,
+      materializationRatio: materialization.measured ? materialization.materializeOverRaw : null,
+      materializationMet: materialization.measured
+        ? materialization.materializeOverRaw >= 0.5
+        : null,
+    },
+  };
+  process.stdout.write(`\n${JSON.stringify(materialization, null, 2)}\n\n`);
+  writeResult('online-materialize.json', result);
+}
+
 async function main() {
   log(
     `scale ${config.scale}, runs ${config.runs}, ${USERS} entities, ${READ_ITERATIONS} reads per kind and run, redis ${redisUrl}`,
   );
   await clearAll();
   try {
+    if (only === 'materialize') {
+      await materializeOnly();
+      return;
+    }
     const history = await loadHistory();
     log(`history: ${history.events} events in ${Math.round(history.ms)} ms`);
     const reads = await benchReads();
     const profile = await withSlowlog(profileReads);
     log(`profile: ${JSON.stringify(profile.oneByTwenty)}`);
     const ingest = await withSlowlog(benchIngest);
-    const materialization = await benchMaterialization({
-      featureStore,
-      redis: client,
-      namespace: NAMESPACE,
-      databaseUrl: config.url,
-      users: USERS,
-      perUser: PER_USER,
-      now: NOW,
-      seed: config.seed,
-      runs: config.runs,
-      features: onlineBenchFeatures,
-      service: onlineBenchService,
-      source: payments,
-      log,
-    });
+    const materialization = await runMaterialization();
     const result = {
       benchmark: 'online',
       date: new Date().toISOString(),
-      machine: {
-        cpus: availableParallelism(),
-        model: cpus()[0]?.model ?? null,
-        loadavgAtEnd: loadavg().map((x) => Math.round(x * 100) / 100),
-        node: process.version,
-        redis: (await client.info('server')).match(/redis_version:(\S+)/)?.[1] ?? null,
-      },
+      machine: await machine(),
       config: {
         scale: config.scale,
         runs: config.runs,
@@ -645,11 +633,7 @@ async function main() {
       },
     };
     printTable(result);
-    const dir = new URL('./results/', import.meta.url);
-    mkdirSync(dir, { recursive: true });
-    const path = new URL('online.json', dir);
-    writeFileSync(path, `${JSON.stringify(result, null, 2)}\n`);
-    log(`wrote ${path.pathname}`);
+    writeResult('online.json', result);
   } finally {
     await clearAll();
     client.disconnect();

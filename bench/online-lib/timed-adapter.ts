@@ -18,9 +18,6 @@ export interface AdapterCounters {
   writeGroups: number;
   /** When set, every put of every write group is appended here (materialization replay). */
   puts: { key: string; field: string; value: string }[] | null;
-  /** When true, the groups of the last read are kept in `lastGroups`. */
-  lastRead?: boolean;
-  lastGroups?: readonly (readonly ReadOp[])[];
 }
 
 /** Fresh counters; `capturePuts` keeps every put written. */
@@ -52,7 +49,6 @@ export function timedAdapter(
       const start = performance.now();
       const replies = await inner.read(groups);
       if (s !== undefined) {
-        if (s.lastRead === true) s.lastGroups = groups;
         s.readMs += performance.now() - start;
         s.reads++;
         for (const group of groups) {
