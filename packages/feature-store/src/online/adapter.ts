@@ -6,12 +6,13 @@ export interface KeyedOp {
   readonly field: string;
   readonly op: TileOp;
   /**
-   * Makes the update conditional: it applies only when field `within` of the same key holds a
-   * range `"<lo> <hi> ..."` (decimal integers, anything after them ignored) with
-   * `lo <= event ts < hi`. The window cache uses it: a cached window body takes the events that
-   * fall inside it.
+   * Makes the update conditional on a range the field carries: the field holds
+   * `"<lo> <hi> <anything>|<text>"` (`lo`, `hi` decimal integers), and the op applies to `<text>`
+   * (empty: absent) only when `lo <= event ts < hi`, keeping the prefix. An absent field, or one
+   * without such a prefix, is left alone. The window cache uses it: a cached window body takes
+   * the events that fall inside it.
    */
-  readonly within?: string;
+  readonly ranged?: true;
 }
 
 /** One streamed event's updates. */

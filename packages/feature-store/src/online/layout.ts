@@ -24,11 +24,11 @@ export interface OnlineFeature {
   /** `l` for lifetime ladders (tiles never expire), `w` otherwise. */
   readonly tileClass: 'l' | 'w';
   /**
-   * Fields of the feature's window cache in the entity's meta hash: `tag` holds
-   * `"<lo> <hi> <body start>"`, the read the cached body answers, and `parts` the body state
-   * (the merged covering tiles), in codec part order.
+   * Fields of the feature's window cache in the entity's meta hash, in codec part order: each
+   * holds `"<lo> <hi> <body start>|<part text>"`, the read the cached body answers and the body
+   * state (the merged covering tiles).
    */
-  readonly cache: { readonly tag: string; readonly parts: readonly string[] };
+  readonly cacheFields: readonly string[];
 }
 
 /** Tiles of both layers live in hashes, one per entity, source, class and 2^30 ms bucket. */
@@ -50,7 +50,7 @@ export function onlineFeature(feature: AnyFeature): OnlineFeature {
     ladder,
     codec,
     tileClass: ladder.lifetime ? 'l' : 'w',
-    cache: { tag: `c:${fp}`, parts: codec.parts.map((part) => `c:${fp}:${part}`) },
+    cacheFields: codec.parts.map((part) => `c:${fp}:${part}`),
   };
 }
 
@@ -100,7 +100,7 @@ export interface EntityKeys {
   readonly raw: (source: string) => string;
   /**
    * Meta hash of a source: `f:<feature>` = fingerprint, `u` = last write time, `v` = write
-   * counter, and the window cache (`c:<fp>...`, see {@link OnlineFeature.cache}).
+   * counter, and the window cache (`c:<fp>:<part>`, see {@link OnlineFeature.cacheFields}).
    */
   readonly meta: (source: string) => string;
   /** Tile hash of a layer, source, class and bucket. */

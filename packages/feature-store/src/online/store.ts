@@ -193,7 +193,7 @@ export interface OnlineStore {
 interface PlannedSource {
   readonly name: string;
   readonly entity: SourceIR['entity'];
-  /** `u`, then per aggregation of the source: `f:<name>`, the cache tag, the cache parts. */
+  /** `u`, then per aggregation of the source: `f:<name>` and its window-cache fields. */
   readonly metaFields: readonly string[];
 }
 
@@ -309,7 +309,7 @@ export function createOnlineStore(options: OnlineStoreOptions): OnlineStore {
         }
         const fields = sources[source]!.metaFields;
         const metaAt = fields.length;
-        fields.push(`f:${f.name}`, online.cache.tag, ...online.cache.parts);
+        fields.push(`f:${f.name}`, ...online.cacheFields);
         return { online, folder: compileFolder(online.ir), source, metaAt };
       });
     const inputsOf = new Map(
@@ -413,7 +413,7 @@ export function createOnlineStore(options: OnlineStoreOptions): OnlineStore {
           if (event.ts < headStart(f.ladder, now)) {
             for (const op of featureOps) {
               const part = f.codec.parts.indexOf(op.part);
-              ops.push({ key: META, field: f.cache.parts[part]!, op, within: f.cache.tag });
+              ops.push({ key: META, field: f.cacheFields[part]!, op, ranged: true });
             }
           }
         }
@@ -464,11 +464,10 @@ export function createOnlineStore(options: OnlineStoreOptions): OnlineStore {
       // Tile hashes by class and bucket: `2 * bucket` for window tiles, `2 * bucket + 1` lifetime.
       const indexOf = new Map<number, number>();
       const puts: { key: number; field: string; value: string }[] = [];
-      // New batch tiles may change what cached window bodies hold: drop every cache tag.
-      const deletes: { key: number; field: string }[] = source.features.map((f) => ({
-        key: META,
-        field: f.cache.tag,
-      }));
+      // New batch tiles may change what cached window bodies hold: drop every cached body.
+      const deletes: { key: number; field: string }[] = source.features.flatMap((f) =>
+        f.cacheFields.map((field) => ({ key: META, field })),
+      );
       // Tiles come feature by feature, in start order: the feature and the tile hash of the
       // previous tile are looked up again only when they change.
       let f: OnlineFeature | undefined;
@@ -526,12 +525,13 @@ export function createOnlineStore(options: OnlineStoreOptions): OnlineStore {
 
   /**
    * How a read of `f` at `q` takes its window body (batch tiles below the watermark, stream tiles
-   * above, up to the head), and the cache tag of that body; cached per window boundary.
+   * above, up to the head), and the prefix of that body's window-cache fields; cached per
+   * window boundary.
    */
   type BodyPlan = {
     readonly tiles: readonly { layer: Layer; bucket: number; fields: readonly string[] }[];
-    /** `"<lo> <hi> <body start>"`: stream events with ts in `[lo, hi)` change this body. */
-    readonly tag: string;
+    /** `"<lo> <hi> <body start>|"`: stream events with ts in `[lo, hi)` change this body. */
+    readonly cachePrefix: string;
   };
   const bodyPlans = new Map<string, BodyPlan>();
   /** Each feature's last plan: reads at "now" ask for the same one until a boundary passes. */
@@ -570,7 +570,7 @@ export function createOnlineStore(options: OnlineStoreOptions): OnlineStore {
         bucket: bucketOf(tile.start),
         fields: f.codec.parts.map((part) => tileField(f, tile.level, tile.start, part)),
       })),
-      tag: `${streamFrom} ${head} ${start}`,
+      cachePrefix: `${streamFrom} ${head} ${start}|`,
     };
     // Reads at "now" reuse a handful of plans; parity replays read at many times.
     if (bodyPlans.size >= 4096) bodyPlans.clear();
@@ -628,8 +628,14 @@ export function createOnlineStore(options: OnlineStoreOptions): OnlineStore {
     const states: (Intermediate | undefined)[][] = rows.map((_, r) =>
       plan.aggregations.map(({ online: f, source, metaAt }, i) => {
         const meta = metaOf(r, source);
-        if (meta[metaAt + 1] !== bodies[i]!.plan.tag) return undefined;
-        return f.codec.decode(meta.slice(metaAt + 2, metaAt + 2 + f.codec.parts.length));
+        const prefix = bodies[i]!.plan.cachePrefix;
+        const texts: (string | null)[] = [];
+        for (let p = 1; p <= f.cacheFields.length; p++) {
+          const text = meta[metaAt + p];
+          if (text == null || !text.startsWith(prefix)) return undefined;
+          texts.push(text.length === prefix.length ? null : text.slice(prefix.length));
+        }
+        return f.codec.decode(texts);
       }),
     );
     const second = readBatch();
@@ -688,12 +694,12 @@ export function createOnlineStore(options: OnlineStoreOptions): OnlineStore {
         }
         if (refill.version !== v) continue;
         const puts = refill.group.puts as { key: number; field: string; value: string }[];
-        const deletes = refill.group.deletes as { key: number; field: string }[];
-        puts.push({ key: META, field: f.cache.tag, value: body.tag });
         f.codec.encode(state).forEach((text, p) => {
-          const field = f.cache.parts[p]!;
-          if (text === null) deletes.push({ key: META, field });
-          else puts.push({ key: META, field, value: text });
+          puts.push({
+            key: META,
+            field: f.cacheFields[p]!,
+            value: body.cachePrefix + (text ?? ''),
+          });
         });
       }
       if (refills.size > 0) {

@@ -59,17 +59,6 @@ export function memoryAdapter(options: MemoryAdapterOptions = {}): OnlineAdapter
     if (guard !== undefined && fieldOf(group.keys[guard.key]!, guard.field) !== guard.equals) {
       return { applied: 0, duplicates: 0, late: 0, refused: true };
     }
-    /** `[lo, hi)` of a `within` field, read once per group (events do not change them). */
-    const ranges = new Map<string, readonly [number, number] | null>();
-    const inRange = (key: string, field: string, ts: number) => {
-      const at = `${key}\u0000${field}`;
-      let range = ranges.get(at);
-      if (range === undefined) {
-        range = parseRange(fieldOf(key, field));
-        ranges.set(at, range);
-      }
-      return range !== null && range[0] <= ts && ts < range[1];
-    };
     let applied = 0;
     let duplicates = 0;
     let late = 0;
@@ -85,10 +74,16 @@ export function memoryAdapter(options: MemoryAdapterOptions = {}): OnlineAdapter
       }
       if (event.id !== '') seen.set(event.id, event.ts);
       zset(rawKey).set(event.raw, event.ts);
-      for (const { key, field, op, within } of event.ops) {
-        if (within !== undefined && !inRange(group.keys[key]!, within, event.ts)) continue;
+      for (const { key, field, op, ranged } of event.ops) {
         const fields = hash(group.keys[key]!);
-        fields.set(field, applyTileOp(fields.get(field) ?? null, op));
+        const current = fields.get(field) ?? null;
+        if (ranged === undefined) {
+          fields.set(field, applyTileOp(current, op));
+          continue;
+        }
+        const range = parseRange(current);
+        if (range === null || event.ts < range.lo || event.ts >= range.hi) continue;
+        fields.set(field, range.prefix + applyTileOp(range.text, op));
       }
       applied++;
     }
@@ -166,9 +161,19 @@ export function memoryAdapter(options: MemoryAdapterOptions = {}): OnlineAdapter
   };
 }
 
-/** `[lo, hi)` from a range field's text `"<lo> <hi> ..."`; null when absent or malformed. */
-function parseRange(text: string | null): readonly [number, number] | null {
-  if (text === null) return null;
-  const [lo, hi] = text.split(' ', 2).map(Number);
-  return Number.isFinite(lo) && Number.isFinite(hi) ? [lo!, hi!] : null;
+/** The range a ranged field carries (`"<lo> <hi> ...|<text>"`); null when it has none. */
+function parseRange(
+  current: string | null,
+): { lo: number; hi: number; prefix: string; text: string | null } | null {
+  if (current === null) return null;
+  const bar = current.indexOf('|');
+  const match = /^(-?\d+) (-?\d+)/.exec(current);
+  if (bar < 0 || match === null || match[0].length > bar) return null;
+  const text = current.slice(bar + 1);
+  return {
+    lo: Number(match[1]),
+    hi: Number(match[2]),
+    prefix: current.slice(0, bar + 1),
+    text: text === '' ? null : text,
+  };
 }

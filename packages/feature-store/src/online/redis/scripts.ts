@@ -5,7 +5,7 @@
  * WRITE: KEYS = the group's keys; ARGV = lateBefore, trimBefore, guard (key index or 0, field,
  * "1" when a value is expected or "0" for an absent field, value), counter (key index or 0,
  * field), nEvents, then per event (id, ts, raw, ops: one string holding, per op, key index
- * (1-based), field, kind, arg, k, within field or "", separated by \x1f and ended by \x1e;
+ * (1-based), field, kind, arg, k, "1" for a ranged op or "", separated by \x1f and ended by \x1e;
  * no part of an op contains either), nPutKeys, then per
  * key put to (key index, nFields, then nFields field-value pairs: one HSET per key and 1000
  * pairs), nDeletes, then per delete (key index, field), nMeta, then per meta
@@ -87,21 +87,17 @@ if guardKey > 0 then
 end
 local counterKey, counterField = tonumber(ARGV[7]), ARGV[8]
 local at = 9
--- [lo, hi) of each 'within' field, read once per call.
-local ranges = {}
-local function inRange(keyIndex, field, ts)
-  local slot = keyIndex .. ':' .. field
-  local range = ranges[slot]
-  if range == nil then
-    range = false
-    local text = redis.call('HGET', KEYS[keyIndex], field)
-    if text then
-      local lo, hi = string.match(text, '^(%-?%d+) (%-?%d+)')
-      if lo then range = {tonumber(lo), tonumber(hi)} end
-    end
-    ranges[slot] = range
-  end
-  return range ~= false and range[1] <= ts and ts < range[2]
+-- The range a ranged field carries ('<lo> <hi> ...|<text>'): lo, hi, prefix, text (false: empty).
+local function rangeOf(current)
+  if not current then return nil end
+  local bar = string.find(current, '|', 1, true)
+  if not bar then return nil end
+  local prefix = string.sub(current, 1, bar)
+  local lo, hi = string.match(prefix, '^(%-?%d+) (%-?%d+)')
+  if not lo then return nil end
+  local text = string.sub(current, bar + 1)
+  if text == '' then text = false end
+  return tonumber(lo), tonumber(hi), prefix, text
 end
 local applied, duplicates, late = 0, 0, 0
 -- Field values the events' ops produced, by key index and field: read once, written once.
@@ -117,17 +113,24 @@ for _ = 1, nEvents do
   else
     if id ~= '' then redis.call('ZADD', KEYS[1], ts, id) end
     redis.call('ZADD', KEYS[2], ts, raw)
-    for keyIndex, field, kind, arg, k, within in string.gmatch(ops, '(%d+)\\31([^\\31]*)\\31([^\\31]*)\\31([^\\31]*)\\31(%d*)\\31([^\\30]*)\\30') do
+    for keyIndex, field, kind, arg, k, ranged in string.gmatch(ops, '(%d+)\\31([^\\31]*)\\31([^\\31]*)\\31([^\\31]*)\\31(%d*)\\31([^\\30]*)\\30') do
       keyIndex = tonumber(keyIndex)
-      if within == '' or inRange(keyIndex, within, ts) then
-        local fields = touched[keyIndex]
-        if fields == nil then
-          fields = {}
-          touched[keyIndex] = fields
-        end
-        local current = fields[field]
-        if current == nil then current = redis.call('HGET', KEYS[keyIndex], field) end
+      local fields = touched[keyIndex]
+      if fields == nil then
+        fields = {}
+        touched[keyIndex] = fields
+      end
+      local current = fields[field]
+      if current == nil then current = redis.call('HGET', KEYS[keyIndex], field) end
+      if ranged == '' then
         fields[field] = apply(current, kind, arg, tonumber(k))
+      else
+        local lo, hi, prefix, text = rangeOf(current)
+        if lo and lo <= ts and ts < hi then
+          fields[field] = prefix .. apply(text, kind, arg, tonumber(k))
+        elseif current then
+          fields[field] = current
+        end
       end
     end
     applied = applied + 1

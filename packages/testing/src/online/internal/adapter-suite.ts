@@ -384,50 +384,46 @@ export function describeAdapterSuite(ctx: AdapterSuiteContext): void {
         expect(again).toEqual({ applied: 1, duplicates: 0, late: 0 });
       }));
 
-    it("applies an op with `within` only to events whose ts is in the field's [lo, hi)", () =>
+    it('applies a ranged op only to events whose ts is in the range its field carries', () =>
       run(async ({ adapter, prefix }) => {
-        const set = entityKeySet(prefix, 'within');
-        const conditional = (id: string, ts: number) =>
-          streamed(id, ts, [
-            { ...add(1), key: 2, field: 'c:x' } as TileOp & { key: number; field: string },
-            add(1),
-          ]);
-        const withRange = (event: StreamedEvent): StreamedEvent => ({
-          ...event,
-          ops: event.ops.map((op, i) => (i === 0 ? { ...op, within: 'c' } : op)),
-        });
-        // No range field yet: the conditional op is skipped, the plain one applies.
-        await adapter.write([writeGroup(set.keys, { events: [withRange(conditional('a', 15))] })]);
-        await adapter.write([
-          writeGroup(set.keys, { puts: [{ key: 2, field: 'c', value: '10 20 5' }] }),
-        ]);
+        const set = entityKeySet(prefix, 'ranged');
+        const event = (id: string, ts: number, field = 'c:x'): StreamedEvent => {
+          const plain = streamed(id, ts, [add(1)]);
+          return { ...plain, ops: [{ key: 2, field, op: add(1), ranged: true }, ...plain.ops] };
+        };
+        // No field yet: the ranged op is skipped (nothing created), the plain one applies.
+        await adapter.write([writeGroup(set.keys, { events: [event('a', 15)] })]);
         await adapter.write([
           writeGroup(set.keys, {
-            events: [9, 10, 19, 20, -3].map((ts) => withRange(conditional(`e${ts}`, ts))),
+            puts: [
+              { key: 2, field: 'c:x', value: '10 20 5|' },
+              { key: 2, field: 'c:y', value: '-5 0 tag|3' },
+              { key: 2, field: 'bad', value: 'x 20|1' },
+              { key: 2, field: 'bare', value: '10 20' },
+            ],
           }),
         ]);
-        // A malformed range holds nothing.
         await adapter.write([
-          writeGroup(set.keys, { puts: [{ key: 2, field: 'bad', value: 'x 20' }] }),
+          writeGroup(set.keys, { events: [9, 10, 19, 20, -3].map((ts) => event(`e${ts}`, ts)) }),
         ]);
         await adapter.write([
           writeGroup(set.keys, {
-            events: [
-              {
-                ...conditional('m', 12),
-                ops: [{ key: 2, field: 'c:x', op: add(1), within: 'bad' }],
-              },
-            ],
+            events: [event('y', -1, 'c:y'), event('m', 12, 'bad'), event('n', 12, 'bare')],
           }),
         ]);
         const [meta, tile] = await readOne(adapter, [
           [
-            { kind: 'fields', key: set.meta, fields: ['c:x'] },
+            { kind: 'fields', key: set.meta, fields: ['c:x', 'c:y', 'bad', 'bare', 'c:absent'] },
             { kind: 'fields', key: set.tiles[0], fields: ['x'] },
           ],
         ]);
-        expect(canonicalReply(meta!)).toEqual(['#2']);
-        expect(canonicalReply(tile!)).toEqual(['#6']);
+        const [x, y, ...rest] = meta!;
+        const text = (field: string | null) => field!.slice(field!.indexOf('|') + 1);
+        expect(x!.slice(0, x!.indexOf('|') + 1)).toBe('10 20 5|');
+        expect(canonicalReply([text(x!)])).toEqual(['#2']);
+        expect(canonicalReply([text(y!)])).toEqual(['#4']);
+        expect(rest).toEqual(['x 20|1', '10 20', null]);
+        expect(canonicalReply(tile!)).toEqual(['#9']);
       }));
 
     it('a guard refuses the whole group unless its field holds the expected text', () =>
@@ -761,7 +757,7 @@ export function describeAdapterSuite(ctx: AdapterSuiteContext): void {
               }
               const reads: ReadOp[][] = tags.map((tag) => {
                 const set = entityKeySet(p, tag);
-                const fields = [...FIELD_KINDS.flatMap((k) => [k, `${k}:put`]), 'rng', 'v'];
+                const fields = [...FIELD_KINDS.flatMap((k) => [k, `${k}:put`, `${k}:r`]), 'v'];
                 return [
                   { kind: 'fields', key: set.tiles[0], fields },
                   { kind: 'fields', key: set.tiles[1], fields },
@@ -800,7 +796,7 @@ const eventArb = fc
           kind: fc.constant(kind),
           key: fc.constantFrom(3, 4),
           op: opArb(kind),
-          within: fc.constantFrom(undefined, 'rng'),
+          ranged: fc.boolean(),
         }),
       ),
       { maxLength: 6 },
@@ -811,8 +807,8 @@ const eventArb = fc
       id,
       ts,
       raw,
-      ops: ops.map(({ kind, key, op, within }) =>
-        within === undefined ? { key, field: kind, op } : { key, field: kind, op, within },
+      ops: ops.map(({ kind, key, op, ranged }) =>
+        ranged ? { key, field: `${kind}:r`, op, ranged: true } : { key, field: kind, op },
       ),
     }),
   );
@@ -830,11 +826,11 @@ const groupArb: fc.Arbitrary<GroupMaker> = fc
           field: fc.constantFrom(...FIELD_KINDS.map((k) => `${k}:put`)),
           value: fc.constantFrom('1', '2.5', '[1,2]', 'text', ''),
         }),
-        // `within` ranges, well-formed or not.
+        // Ranged fields (empty text), well-formed or not.
         fc.record({
           key: fc.constantFrom(3, 4),
-          field: fc.constant('rng'),
-          value: fc.constantFrom('5 30', '0 10 9', '-4 3', '20 10', 'x 1', ''),
+          field: fc.constantFrom(...FIELD_KINDS.map((k) => `${k}:r`)),
+          value: fc.constantFrom('5 30 t|', '0 10 9|', '-4 3 |', '20 10 x|', 'x 1|', '5 30', ''),
         }),
       ),
       { maxLength: 3 },
@@ -844,7 +840,7 @@ const groupArb: fc.Arbitrary<GroupMaker> = fc
       undefined,
       { key: 3, field: 'v', equals: null },
       { key: 3, field: 'v', equals: '1' },
-      { key: 4, field: 'rng', equals: '5 30' },
+      { key: 4, field: 'add:r', equals: '5 30 t|' },
     ),
     deletes: fc.array(
       fc.record({
