@@ -541,6 +541,19 @@ function writeResult(name: string, result: object): void {
   log(`wrote ${path.pathname}`);
 }
 
+/** The data and run settings every results file records. */
+function benchConfig() {
+  return {
+    scale: config.scale,
+    runs: config.runs,
+    seed: config.seed,
+    entities: USERS,
+    eventsPerEntity: PER_USER,
+    historyDays: 30,
+    features: onlineBenchFeatures.map((f) => f.name),
+  };
+}
+
 /** BENCH_ONLY=materialize: the materialization part alone, in its own results file. */
 async function materializeOnly(): Promise<void> {
   const materialization = await runMaterialization();
@@ -548,15 +561,7 @@ async function materializeOnly(): Promise<void> {
     benchmark: 'online-materialize',
     date: new Date().toISOString(),
     machine: await machine(),
-    config: {
-      scale: config.scale,
-      runs: config.runs,
-      seed: config.seed,
-      entities: USERS,
-      eventsPerEntity: PER_USER,
-      historyDays: 30,
-      features: onlineBenchFeatures.map((f) => f.name),
-    },
+    config: benchConfig(),
     materialization,
     goals: {
       materializationAtLeast: 0.5,
@@ -591,17 +596,7 @@ async function main() {
       benchmark: 'online',
       date: new Date().toISOString(),
       machine: await machine(),
-      config: {
-        scale: config.scale,
-        runs: config.runs,
-        seed: config.seed,
-        entities: USERS,
-        eventsPerEntity: PER_USER,
-        historyDays: 30,
-        features: onlineBenchFeatures.map((f) => f.name),
-        readIterationsPerRun: READ_ITERATIONS,
-        warmup: WARMUP,
-      },
+      config: { ...benchConfig(), readIterationsPerRun: READ_ITERATIONS, warmup: WARMUP },
       method: {
         reads:
           'one request at a time on one ioredis connection; the five kinds (Tandem 1x20, raw 1x20, Tandem 10x20, raw 10x20, PING) interleaved request by request, rotating their order; random entities; p50/p99 per run, median over runs; read as of the history end (stream layer only: no batch watermark)',

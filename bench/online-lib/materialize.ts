@@ -4,7 +4,6 @@ import type { Redis } from 'ioredis';
 import pg from 'pg';
 import { batches, generateHistory } from './data.js';
 import { median, ratio } from './stats.js';
-import { counters, timedAdapter } from './timed-adapter.js';
 
 /** What the materialization benchmark measured (or why it did not). */
 export type MaterializationResult =
@@ -20,6 +19,11 @@ export type MaterializationResult =
       readonly fieldsWritten: number;
       readonly runsMaterializeMs: number[];
       readonly runsRawMs: number[];
+      /**
+       * CPU time of this Node process (user + system) during each `materialize` run, ms: the
+       * client's share of the work, less sensitive than wall time to other load on the machine.
+       */
+      readonly runsMaterializeCpuMs: number[];
       /** Source rows (events) materialized per second. */
       readonly rowsPerSecond: number;
       /** The same rows over the time raw pipelined HSETs of the same fields take. */
@@ -47,7 +51,7 @@ export interface MaterializationBench {
 }
 
 const METHOD =
-  'the read history ingested into Postgres (managed table), then per run a full `materialize` into a fresh namespace (end = now - allowed lateness 1h), timed end to end (queries, roll-up, pipelined writes, checkpoints); baseline: the exact tile fields that run wrote, as pipelined HSET key field value ... (one command per key, 500 commands per pipeline), raw second in each run (it replays what the run wrote), median';
+  'the read history ingested into Postgres (managed table), then per run a full `materialize` into a fresh namespace (end = now - allowed lateness 1h), timed end to end (queries, roll-up, pipelined writes, checkpoints); baseline: the exact tile fields that run wrote (read back from its fresh namespace after the run, so capturing them costs the timed run nothing), as pipelined HSET key field value ... (one command per key, 500 commands per pipeline), raw second in each run (it replays what the run wrote), median';
 
 type MaterializeFn = (options: {
   executor: FeatureStore.SqlExecutor;
@@ -121,23 +125,22 @@ export async function benchMaterialization(
     await pool.query(`VACUUM ANALYZE "${schema}"."events_${bench.source.ir.name}"`);
     const materializeMs: number[] = [];
     const rawMs: number[] = [];
+    const materializeCpuMs: number[] = [];
     let rows = 0;
     let tiles = 0;
     let entities = 0;
     let fieldsWritten = 0;
     for (let run = 0; run < bench.runs; run++) {
-      const stats = counters(true);
+      const namespace = `${bench.namespace}:mat${run}`;
       const online = bench.featureStore.createOnlineStore({
-        adapter: timedAdapter(
-          bench.featureStore.redisAdapter({ client: bench.redis }),
-          () => stats,
-        ),
+        adapter: bench.featureStore.redisAdapter({ client: bench.redis }),
         features: [bench.service],
-        namespace: `${bench.namespace}:mat${run}`,
+        namespace,
         allowedLateness: '1h',
         clock: () => bench.now,
       });
       const viaTandem = async () => {
+        const cpu = process.cpuUsage();
         const start = performance.now();
         const result = await materialize({
           executor,
@@ -147,18 +150,19 @@ export async function benchMaterialization(
           clock: () => bench.now,
         });
         materializeMs.push(performance.now() - start);
+        const used = process.cpuUsage(cpu);
+        materializeCpuMs.push((used.user + used.system) / 1000);
         rows = result.runs.reduce((a, r) => a + r.rows, 0);
         tiles = result.runs.reduce((a, r) => a + r.tiles, 0);
         entities = result.runs.reduce((a, r) => a + r.entities, 0);
       };
       const raw = async () => {
-        const puts = stats.puts ?? [];
+        const written = await batchTileFields(bench.redis, namespace);
         const byKey = new Map<string, string[]>();
-        for (const put of puts) {
-          const key = `${bench.namespace}:rawmat${run}:${put.key}`;
-          const list = byKey.get(key) ?? [];
-          list.push(put.field, put.value);
-          byKey.set(key, list);
+        let fields = 0;
+        for (const [key, pairs] of written) {
+          byKey.set(`${bench.namespace}:rawmat${run}:${key}`, pairs);
+          fields += pairs.length / 2;
         }
         const start = performance.now();
         for (const chunk of batches([...byKey], 500)) {
@@ -167,13 +171,15 @@ export async function benchMaterialization(
           await pipeline.exec();
         }
         rawMs.push(performance.now() - start);
-        fieldsWritten = puts.length;
+        fieldsWritten = fields;
+        // Each run starts from the same Redis: the replayed keys go, as the run's own do below.
+        for (const chunk of batches([...byKey.keys()], 500)) await bench.redis.unlink(...chunk);
       };
       // The raw replay writes what materialization wrote, so it always runs second.
       await viaTandem();
       await raw();
       bench.log(
-        `materialization run ${run + 1}/${bench.runs}: ${rows} rows, ${tiles} tiles, ${fieldsWritten} fields; materialize ${Math.round(materializeMs[run]!)} ms, raw HSET ${Math.round(rawMs[run]!)} ms`,
+        `materialization run ${run + 1}/${bench.runs}: ${rows} rows, ${tiles} tiles, ${fieldsWritten} fields; materialize ${Math.round(materializeMs[run]!)} ms (CPU ${Math.round(materializeCpuMs[run]!)} ms), raw HSET ${Math.round(rawMs[run]!)} ms`,
       );
       await online.clear();
     }
@@ -189,6 +195,7 @@ export async function benchMaterialization(
       fieldsWritten,
       runsMaterializeMs: materializeMs.map(Math.round),
       runsRawMs: rawMs.map(Math.round),
+      runsMaterializeCpuMs: materializeCpuMs.map(Math.round),
       rowsPerSecond: Math.round((events.length / m) * 1000),
       rawRowsPerSecond: Math.round((events.length / r) * 1000),
       materializeOverRaw: ratio(r, m),
@@ -199,4 +206,31 @@ export async function benchMaterialization(
     await pool.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`).catch(() => {});
     await pool.end();
   }
+}
+
+/**
+ * The batch-layer tile fields of a namespace after a full run into it (fresh keys: exactly the
+ * fields the run wrote), by key: SCAN for the tile keys, then HGETALL, 500 keys per pipeline.
+ * Read back after the run so that capturing them costs the timed run nothing.
+ */
+async function batchTileFields(redis: Redis, namespace: string): Promise<Map<string, string[]>> {
+  const keys: string[] = [];
+  let cursor = '0';
+  do {
+    const [next, found] = await redis.scan(cursor, 'MATCH', `${namespace}:*:t:b:*`, 'COUNT', 1000);
+    keys.push(...found);
+    cursor = next;
+  } while (cursor !== '0');
+  const out = new Map<string, string[]>();
+  for (const chunk of batches(keys.sort(), 500)) {
+    const pipeline = redis.pipeline();
+    for (const key of chunk) pipeline.hgetall(key);
+    const replies = (await pipeline.exec()) ?? [];
+    chunk.forEach((key, i) => {
+      const [error, hash] = replies[i]!;
+      if (error !== null) throw error;
+      out.set(key, Object.entries(hash as Record<string, string>).flat());
+    });
+  }
+  return out;
 }

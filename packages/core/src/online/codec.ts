@@ -51,6 +51,8 @@ export interface TileCodec {
   readonly decode: (fields: readonly (string | null)[]) => Intermediate;
   /** The field texts of an intermediate, in `parts` order (null: leave the field absent). */
   readonly encode: (state: Intermediate) => (string | null)[];
+  /** True for an intermediate that stores nothing: `encode` leaves every field absent. */
+  readonly isEmpty: (state: Intermediate) => boolean;
   /**
    * Drops events older than `start` from an order intermediate (`last`, `latest`, `lastK`): the
    * read side of a cutoff ladder. Other intermediates are returned as they are.
@@ -89,19 +91,23 @@ export function tileCodec(feature: FeatureIR): TileCodec {
     return value === null && spec.fn !== 'latest' ? undefined : value;
   };
   switch (spec.fn) {
-    case 'count':
+    case 'count': {
+      const isEmpty = (state: Intermediate) => state === 0;
       return {
         cut,
         parts: ['c'],
         ops: (event) => (aggregatedValue(event) === undefined ? [] : [add('c', 1)]),
         decode: ([c]) => (c == null ? 0 : number(c)),
-        encode: (state) => [(state as number) === 0 ? null : String(state)],
+        encode: (state) => [isEmpty(state) ? null : String(state)],
+        isEmpty,
       };
+    }
     case 'sum':
     case 'mean':
     case 'variance':
     case 'stddev': {
       const squares = spec.fn === 'variance' || spec.fn === 'stddev';
+      const isEmpty = (state: Intermediate) => (state as Moments).n === 0;
       return {
         cut,
         parts: squares ? ['n', 's', 'a', 'q'] : ['n', 's', 'a'],
@@ -125,11 +131,12 @@ export function tileCodec(feature: FeatureIR): TileCodec {
           return squares ? { ...moments, sumSq: q == null ? 0 : number(q) } : moments;
         },
         encode: (state) => {
+          if (isEmpty(state)) return squares ? [null, null, null, null] : [null, null, null];
           const m = state as Moments;
-          if (m.n === 0) return squares ? [null, null, null, null] : [null, null, null];
           const texts = [String(m.n), String(m.sum), String(m.sumAbs)];
           return squares ? [...texts, String(m.sumSq ?? 0)] : texts;
         },
+        isEmpty,
       };
     }
     case 'min':
@@ -142,7 +149,8 @@ export function tileCodec(feature: FeatureIR): TileCodec {
           return value === undefined ? [] : [{ kind: spec.fn, part: 'v', arg: String(value) }];
         },
         decode: ([v]) => (v == null ? null : number(v)),
-        encode: (state) => [state === null ? null : String(state)],
+        encode: (state) => [isNull(state) ? null : String(state)],
+        isEmpty: isNull,
       };
     case 'last':
     case 'latest':
@@ -153,10 +161,11 @@ export function tileCodec(feature: FeatureIR): TileCodec {
           const value = aggregatedValue(event);
           return value === undefined
             ? []
-            : [{ kind: 'greatest', part: 'e', arg: entry(timed(event, value)) }];
+            : [{ kind: 'greatest', part: 'e', arg: entryText(timed(event, value)) }];
         },
         decode: ([e]) => (e == null ? null : fromEntry(e)),
-        encode: (state) => [state === null ? null : entry(state as TimedValue)],
+        encode: (state) => [isNull(state) ? null : entry(state as TimedValue)],
+        isEmpty: isNull,
       };
     case 'last_k':
     case 'first_k': {
@@ -168,7 +177,7 @@ export function tileCodec(feature: FeatureIR): TileCodec {
           const value = aggregatedValue(event);
           return value === undefined
             ? []
-            : [{ kind, part: 'l', k: spec.k, arg: entry(timed(event, value)) }];
+            : [{ kind, part: 'l', k: spec.k, arg: entryText(timed(event, value)) }];
         },
         decode: ([l]) => {
           if (l == null) return [];
@@ -177,10 +186,11 @@ export function tileCodec(feature: FeatureIR): TileCodec {
           return kind === 'oldest' ? list.reverse() : list;
         },
         encode: (state) => {
+          if (isEmptyList(state)) return [null];
           const list = (state as readonly TimedValue[]).map(entry);
-          if (list.length === 0) return [null];
           return [JSON.stringify(kind === 'oldest' ? list.reverse() : list)];
         },
+        isEmpty: isEmptyList,
       };
     }
     case 'count_distinct':
@@ -200,13 +210,23 @@ export function tileCodec(feature: FeatureIR): TileCodec {
               ];
         },
         decode: ([h]) => (h == null ? emptyIntermediate(spec) : (JSON.parse(h) as number[])),
-        encode: (state) => [(state as number[]).length === 0 ? null : JSON.stringify(state)],
+        encode: (state) => [isEmptyList(state) ? null : JSON.stringify(state)],
+        isEmpty: isEmptyList,
       };
   }
 }
 
 function add(part: string, x: number): TileOp {
   return { kind: 'add', part, arg: String(x) };
+}
+
+function isNull(state: Intermediate): boolean {
+  return state === null;
+}
+
+/** Emptiness of a list intermediate (`last_k`, `first_k`, `count_distinct`). */
+function isEmptyList(state: Intermediate): boolean {
+  return (state as readonly unknown[]).length === 0;
 }
 
 function number(text: string): number {
@@ -217,8 +237,24 @@ function number(text: string): number {
 }
 
 /** A `greatest`/`newest`/`oldest` entry: order key, TAB, JSON `[ts, eventId, seq, value]`. */
-function entry(value: TimedValue): string {
+function entryText(value: TimedValue): string {
   return `${eventOrderKey(value)}\t${JSON.stringify([value.ts, value.eventId, value.seq, value.value])}`;
+}
+
+/**
+ * Entries already built, by timed value: merging keeps the timed values of its inputs, so a value
+ * held by the tiles of several levels (or by several lists) is encoded once.
+ */
+const entries = new WeakMap<TimedValue, string>();
+
+/** The entry of a timed value of an intermediate, built once per value (see `entries`). */
+function entry(value: TimedValue): string {
+  let text = entries.get(value);
+  if (text === undefined) {
+    text = entryText(value);
+    entries.set(value, text);
+  }
+  return text;
 }
 
 function fromEntry(text: string): TimedValue {

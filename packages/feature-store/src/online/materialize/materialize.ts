@@ -1,3 +1,4 @@
+import { setImmediate } from 'node:timers/promises';
 import {
   type AnyFeature,
   decodeIntermediate,
@@ -56,6 +57,11 @@ export const LATE_SLACK_MS = 5 * 60_000;
 
 /** Entities per page when none is given. */
 const DEFAULT_CHUNK = 500;
+/**
+ * Entities of a run's first page (when `chunkSize` allows): pages double from there up to
+ * `chunkSize`, so that a run's first writes start after a short query.
+ */
+const FIRST_CHUNK = 4;
 
 /** Options of {@link materialize}. */
 export interface MaterializeOptions {
@@ -82,7 +88,10 @@ export interface MaterializeOptions {
   readonly full?: boolean;
   /** Called after each chunk of entities is written (and once when a source starts and ends). */
   readonly onProgress?: (progress: MaterializeProgress) => void;
-  /** Entities per chunk (one query, one pipelined write and one checkpoint each); default 500. */
+  /**
+   * Entities per chunk at most (one query, one pipelined write and one checkpoint each); default
+   * 500. A run's first chunks are smaller (4 entities, doubling), so that writing starts early.
+   */
   readonly chunkSize?: number;
   /** Clock, epoch ms; default `Date.now`. Use the online store's clock. */
   readonly clock?: () => number;
@@ -582,10 +591,14 @@ interface Page {
   readonly rows: readonly Record<string, unknown>[];
 }
 
-/** Tiles per `writeTiles` call: big enough to amortize a round trip, small enough to overlap. */
-const WRITE_BATCH_TILES = 4000;
-/** Write calls in flight at once. */
-const WRITES_IN_FLIGHT = 3;
+/**
+ * Tiles per `writeTiles` call: big enough to amortize a round trip, small enough to overlap. Writes
+ * in flight hold their fields, which the garbage collector copies while they live: smaller batches,
+ * two at a time, cost the client less CPU than batches twice as big, three at a time.
+ */
+const WRITE_BATCH_TILES = 2000;
+/** Write calls in flight at once: one applied by Redis while the next is prepared. */
+const WRITES_IN_FLIGHT = 2;
 
 /**
  * Sends batch-layer writes in batches of about {@link WRITE_BATCH_TILES} tiles, a few in flight
@@ -609,11 +622,19 @@ class WriteQueue {
     if (this.tiles >= WRITE_BATCH_TILES) await this.flush();
   }
 
-  /** Sends what is queued and waits for every write; rethrows the first failure. */
-  async drain(): Promise<void> {
+  /**
+   * Sends what is queued; the promise settles when every write sent so far is done (rejecting
+   * with the first failure), while later writes may be queued meanwhile.
+   */
+  async written(): Promise<void> {
     await this.flush();
-    while (this.inflight.size > 0) await Promise.race(this.inflight);
+    await Promise.all(this.inflight);
     if (this.failure !== null) throw this.failure.error;
+  }
+
+  /** Waits for the writes in flight (sends nothing more, throws nothing). */
+  async settled(): Promise<void> {
+    await Promise.all(this.inflight);
   }
 
   private async flush(): Promise<void> {
@@ -632,6 +653,8 @@ class WriteQueue {
       },
     );
     this.inflight.add(write);
+    // Rolling up is CPU-bound: let I/O in (the next page's query, replies) between batches.
+    await setImmediate();
     while (this.inflight.size >= WRITES_IN_FLIGHT) await Promise.race(this.inflight);
   }
 }
@@ -650,15 +673,16 @@ async function execute(
   const byName = new Map(source.features.map((f) => [f.feature.name, f]));
   const totals = { entities: 0, rows: 0, tiles: 0, late: 0 };
   const firstGroup = checkpoint?.group ?? 0;
+  const resumeKey = (g: number) =>
+    checkpoint !== null && checkpoint.group === g ? checkpoint.key : null;
 
   let totalEntities: number | null = null;
   if (context.onProgress !== undefined) {
     totalEntities = 0;
     for (let g = firstGroup; g < plan.groups.length; g++) {
       const group = plan.groups[g]!;
-      const after = checkpoint !== null && checkpoint.group === g ? checkpoint.key : null;
       const [row] = await executor.query<{ n: string }>(
-        countKeysSql(schema, source, fromJson(group.scanFrom), group.to, after),
+        countKeysSql(schema, source, fromJson(group.scanFrom), group.to, resumeKey(g)),
       );
       totalEntities += Number(row?.n ?? 0);
     }
@@ -675,46 +699,66 @@ async function execute(
     });
   report('start');
 
-  for (let g = firstGroup; g < plan.groups.length; g++) {
-    const group = plan.groups[g]!;
+  const groups = plan.groups.map((group) => {
     const features = group.features.map((f) => byName.get(f.name)!);
-    const ranges = group.features.map((f, i) => ({
-      feature: features[i]!,
-      lo: fromJson(f.lo),
-      hi: f.hi,
-      floor: fromJson(f.floor),
-      incremental: f.incremental,
-    }));
-    const lateFloors = (group.late?.floors ?? []).map(fromJson);
-    const fetchPage = async (after: EntityKey | null): Promise<Page | null> => {
+    return {
+      group,
+      features,
+      ranges: group.features.map((f, i) => ({
+        feature: features[i]!,
+        lo: fromJson(f.lo),
+        hi: f.hi,
+        floor: fromJson(f.floor),
+        incremental: f.incremental,
+      })),
+      lateFloors: (group.late?.floors ?? []).map(fromJson),
+    };
+  });
+  let pages = 0;
+  /** The next page from group `g` on (after `after` in group `g`), or null at the run's end. */
+  const fetchPage = async (
+    g: number,
+    after: EntityKey | null,
+  ): Promise<{ g: number; page: Page } | null> => {
+    const limit = Math.min(chunkSize, FIRST_CHUNK * 2 ** Math.min(pages++, 30));
+    for (; g < groups.length; g++, after = null) {
+      const { group, features } = groups[g]!;
       const keys = await executor.query<Record<string, unknown>>(
-        pageKeysSql(schema, source, fromJson(group.scanFrom), group.to, after, chunkSize),
+        pageKeysSql(schema, source, fromJson(group.scanFrom), group.to, after, limit),
       );
-      if (keys.length === 0) return null;
+      if (keys.length === 0) continue;
       const bound = keyOfRow(source.source, keys[keys.length - 1]!);
       try {
         const rows = await executor.query<Record<string, unknown>>(
           pageDataSql(schema, source, group, features, plan.lateSince, after, bound),
         );
-        return { bound, visited: keys.length, rows };
+        return { g, page: { bound, visited: keys.length, rows } };
       } catch (error) {
         rethrowQueryError(error);
       }
-    };
+    }
+    return null;
+  };
 
-    // The next page is queried while this one is rolled up and written.
-    let next = fetchPage(checkpoint !== null && checkpoint.group === g ? checkpoint.key : null);
-    try {
-      for (;;) {
-        const page = await next;
-        if (page === null) break;
-        next = fetchPage(page.bound);
-        next.catch(() => {});
-        const writes = new WriteQueue(online, name);
-        const done = await rollUpPage(source, features, ranges, lateFloors, page.rows, (entity) =>
-          writes.add(entity),
-        );
-        await writes.drain();
+  // Pipelined: the next page (of this group or the next) is queried while this one is rolled up
+  // and written, and a page's checkpoint is saved once its writes are done, while the pages
+  // after it go on. Checkpoints are saved in page order.
+  const writes = new WriteQueue(online, name);
+  let checkpoints: Promise<void> = Promise.resolve();
+  let next = fetchPage(firstGroup, resumeKey(firstGroup));
+  try {
+    for (;;) {
+      const item = await next;
+      if (item === null) break;
+      const { g, page } = item;
+      next = fetchPage(g, page.bound);
+      next.catch(() => {});
+      const { features, ranges, lateFloors } = groups[g]!;
+      const done = await rollUpPage(source, features, ranges, lateFloors, page.rows, (entity) =>
+        writes.add(entity),
+      );
+      const written = writes.written();
+      checkpoints = Promise.all([checkpoints, written]).then(async () => {
         await saveCheckpoint(executor, schema, online.namespace, plan, {
           group: g,
           key: page.bound,
@@ -724,11 +768,14 @@ async function execute(
         totals.tiles += done.tiles;
         totals.late += done.late;
         report('chunk');
-      }
-    } finally {
-      // A failed page leaves the next query running: let it settle before giving up.
-      await next.catch(() => null);
+      });
+      checkpoints.catch(() => {});
     }
+    await checkpoints;
+  } finally {
+    // A failure leaves queries, writes and checkpoints running: let them settle before giving up.
+    await Promise.all([next.catch(() => null), writes.settled()]);
+    await checkpoints.catch(() => null);
   }
 
   await online.setWatermark(name, plan.target);
@@ -773,6 +820,7 @@ async function rollUpPage(
     range.incremental ? `__late${lateFloors.indexOf(range.floor)}` : null,
   );
   const keyColumns = Object.keys(source.source.entity.keys).map((k) => `k_${k}`);
+  const stateColumns = features.map((_, j) => `f${j}`);
   const sameEntity = (a: Record<string, unknown>, b: Record<string, unknown>) =>
     keyColumns.every((column) => a[column] === b[column]);
   let count = 0;
@@ -788,7 +836,7 @@ async function rollUpPage(
       base.push({
         start: Number(row.__tile),
         states: features.map(
-          (f, j) => decodeIntermediate(f.ir.aggregation, row[`f${j}`]) as Intermediate,
+          (f, j) => decodeIntermediate(f.ir.aggregation, row[stateColumns[j]!]) as Intermediate,
         ),
       });
     }

@@ -42,25 +42,28 @@ export function rollUp(
   ranges.forEach((range, index) => {
     if (range === null || range.hi <= range.lo) return;
     const { feature, lo, hi, floor } = range;
+    const name = feature.feature.name;
     const spec = feature.ir.aggregation;
     const { grain, levels } = feature.ladder;
-    let tiles: { start: number; state: Intermediate }[] = [];
+    // Each level's tiles are the built tiles themselves: a parent is written only once its
+    // children are all merged into it.
+    let tiles: { feature: string; level: number; start: number; state: Intermediate }[] = [];
     for (const tile of base) {
       const state = tile.states[index]!;
-      if (!isEmpty(feature, state)) tiles.push({ start: tile.start, state });
+      if (!feature.codec.isEmpty(state)) {
+        tiles.push({ feature: name, level: 0, start: tile.start, state });
+      }
     }
     for (let level = 0; level < levels && tiles.length > 0; level++) {
       const size = levelSize(grain, level);
       for (const tile of tiles) {
         const end = tile.start + size;
-        if (end > lo && end <= hi && tile.start >= floor) {
-          out.push({ feature: feature.feature.name, level, start: tile.start, state: tile.state });
-        }
+        if (end > lo && end <= hi && tile.start >= floor) out.push(tile);
       }
       if (level + 1 === levels) break;
       const parentSize = levelSize(grain, level + 1);
       // A parent ending after `hi` is never written, nor is any of its ancestors.
-      const parents: { start: number; state: Intermediate }[] = [];
+      const parents: typeof tiles = [];
       for (const tile of tiles) {
         const start = alignDown(tile.start, parentSize);
         if (start + parentSize > hi) continue;
@@ -68,16 +71,11 @@ export function rollUp(
         if (last !== undefined && last.start === start) {
           last.state = merge(spec, last.state as never, tile.state as never) as Intermediate;
         } else {
-          parents.push({ start, state: tile.state });
+          parents.push({ feature: name, level: level + 1, start, state: tile.state });
         }
       }
       tiles = parents;
     }
   });
   return out;
-}
-
-/** True for an intermediate that stores nothing (no tile field). */
-export function isEmpty(feature: OnlineFeature, state: Intermediate): boolean {
-  return feature.codec.encode(state).every((text) => text === null);
 }
