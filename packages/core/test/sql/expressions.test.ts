@@ -301,10 +301,12 @@ describe('compileSql and compileJs agree', () => {
 
     if (process.env.EXPR_STATS)
       console.log(stats, Object.fromEntries(opCounts), Object.fromEntries(typeCounts));
-    // The generator reached every operator and every result type, many times.
-    for (const op of ALL_OPS) expect(opCounts.get(op) ?? 0, op).toBeGreaterThanOrEqual(50);
+    // The generator reached every operator and every result type, many times. The rarest reach
+    // 60-80 per 1000 runs (unseeded): a floor of 20 fails only when the generator stops reaching
+    // one, not by chance (50 did, now and then).
+    for (const op of ALL_OPS) expect(opCounts.get(op) ?? 0, op).toBeGreaterThanOrEqual(20);
     for (const type of ['int', 'float', 'string', 'bool'] as const) {
-      expect(typeCounts.get(type) ?? 0, type).toBeGreaterThanOrEqual(50);
+      expect(typeCounts.get(type) ?? 0, type).toBeGreaterThanOrEqual(20);
     }
     // Most runs compare values; errors are exercised too.
     expect(stats.sqlRaised).toBeGreaterThan(0);
