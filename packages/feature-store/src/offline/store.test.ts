@@ -12,6 +12,18 @@ const count1h = payments.count().window('1h').as('payments_1h');
 const max1h = payments.max('amount').window('1h').as('max_amount_1h');
 const service = featureService('payments_v1', [count1h, max1h]);
 
+/** A store over the engine with `payments` applied and two events of user `a` (ts 1000, 2000). */
+async function paymentsStore(database: TestDatabase) {
+  const executor = pgliteOrPostgresExecutor(database);
+  const store = createOfflineStore({ executor, schema: database.schema, clock: () => 0 });
+  await store.apply([payments]);
+  await store.ingest(payments, [
+    { user_id: 'a', ts: 1_000, eventId: '1', amount: 5 },
+    { user_id: 'a', ts: 2_000, eventId: '2', amount: 7 },
+  ]);
+  return { executor, store };
+}
+
 const engines: TestDatabase[] = await openSqlEngines('fs_store');
 afterAll(async () => {
   for (const engine of engines) await engine.close();
@@ -21,15 +33,9 @@ describe.each(engines.map((e) => [e.engine, e] as const))(
   'writeTrainingSet on %s',
   (_name, database) => {
     it('writes the rows into a table and stores their statistics', async () => {
-      const executor = pgliteOrPostgresExecutor(database);
+      const { executor, store } = await paymentsStore(database);
       try {
-        const store = createOfflineStore({ executor, schema: database.schema, clock: () => 0 });
-        await store.apply([payments]);
-        await store.ingest(payments, [
-          { user_id: 'a', ts: 1_000, eventId: '1', amount: 5 },
-          { user_id: 'a', ts: 2_000, eventId: '2', amount: 7 },
-          { user_id: 'b', ts: 1_500, eventId: '3', amount: 1 },
-        ]);
+        await store.ingest(payments, [{ user_id: 'b', ts: 1_500, eventId: '3', amount: 1 }]);
         const result = await store.writeTrainingSet({
           features: service,
           entityRows: [
@@ -58,14 +64,8 @@ describe.each(engines.map((e) => [e.engine, e] as const))(
     });
 
     it('computes the values in SQL from a table, and refuses bad entity rows as getTrainingSet does', async () => {
-      const executor = pgliteOrPostgresExecutor(database);
+      const { executor, store } = await paymentsStore(database);
       try {
-        const store = createOfflineStore({ executor, schema: database.schema, clock: () => 0 });
-        await store.apply([payments]);
-        await store.ingest(payments, [
-          { user_id: 'a', ts: 1_000, eventId: '1', amount: 5 },
-          { user_id: 'a', ts: 2_000, eventId: '2', amount: 7 },
-        ]);
         await executor.query(sql`CREATE TABLE sql_rows (user_id text, ts bigint, label int)`);
         await executor.query(
           sql`INSERT INTO sql_rows VALUES ('a', 2000, 1), ('a', 2001, 0), ('b', 5, 1)`,
