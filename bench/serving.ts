@@ -169,6 +169,10 @@ interface Cell {
     readonly redisCpuUsPerRequest: number;
     /** Share of the machine's CPU time the hypervisor stole during the run, percent. */
     readonly stealPercent: number;
+    /** Mean requests per feature read (middleware servers; NaN for the hand-written one). */
+    readonly requestsPerFeatureRead: number;
+    /** Mean rows per model run (NaN for the hand-written server and with model batching off). */
+    readonly rowsPerModelRun: number;
   })[];
 }
 
@@ -192,6 +196,38 @@ function machineJiffies(): { total: number; steal: number } {
   } catch {
     return { total: Number.NaN, steal: Number.NaN };
   }
+}
+
+/** Counters of a middleware server's batching so far (its `/ml/metrics`). */
+interface BatchCounters {
+  /** Predictions answered. */
+  readonly requests: number;
+  /** Feature reads sent to the store (each a batch of requests). */
+  readonly featureReads: number;
+  /** Model runs (each a micro-batch of rows). */
+  readonly modelRuns: number;
+}
+
+/** Sums the samples of one metric in a Prometheus text exposition. */
+function metricSum(text: string, name: string): number {
+  let sum = 0;
+  for (const line of text.split('\n')) {
+    if (line.startsWith(`${name}{`) || line.startsWith(`${name} `)) {
+      sum += Number(line.slice(line.lastIndexOf(' ') + 1));
+    }
+  }
+  return sum;
+}
+
+/** Reads a middleware server's batching counters (undefined for the hand-written server). */
+async function batchCounters(variant: Variant, url: string): Promise<BatchCounters | undefined> {
+  if (variant === 'handwritten') return undefined;
+  const text = await (await fetch(`${url}/ml/metrics`)).text();
+  return {
+    requests: metricSum(text, 'tandem_serving_requests_total'),
+    featureReads: metricSum(text, 'tandem_serving_feature_fetch_duration_seconds_count'),
+    modelRuns: metricSum(text, 'tandem_serving_batch_size_count'),
+  };
 }
 
 /** CPU time of the Redis server so far, ms (INFO cpu). */
@@ -269,8 +305,18 @@ async function main(): Promise<void> {
         const cpuBefore = cpuMs(pids.get(variant)!);
         const redisBefore = await redisCpuMs();
         const jiffiesBefore = machineJiffies();
+        const batchesBefore = await batchCounters(variant, servers.get(variant)!);
         const measured = await load(variant, connections, config.seconds);
         const jiffiesAfter = machineJiffies();
+        const batchesAfter = await batchCounters(variant, servers.get(variant)!);
+        // NaN when that batching is off (no batch observed) or for the hand-written server.
+        const perBatch = (key: 'featureReads' | 'modelRuns') => {
+          if (batchesBefore === undefined || batchesAfter === undefined) return Number.NaN;
+          const batches = batchesAfter[key] - batchesBefore[key];
+          return batches > 0
+            ? (batchesAfter.requests - batchesBefore.requests) / batches
+            : Number.NaN;
+        };
         const result = {
           ...measured,
           stealPercent:
@@ -279,13 +325,15 @@ async function main(): Promise<void> {
           serverCpuUsPerRequest:
             ((cpuMs(pids.get(variant)!) - cpuBefore) * 1000) / measured.requests,
           redisCpuUsPerRequest: (((await redisCpuMs()) - redisBefore) * 1000) / measured.requests,
+          requestsPerFeatureRead: perBatch('featureReads'),
+          rowsPerModelRun: perBatch('modelRuns'),
         };
         const key = `${variant}@${connections}`;
         const cell = cells.get(key) ?? { runs: [] };
         cell.runs.push(result);
         cells.set(key, cell);
         log(
-          `run ${run + 1} ${variant.padEnd(18)} c=${String(connections).padStart(2)}: ${Math.round(result.rps).toLocaleString('en-US').padStart(6)} req/s, p50 ${result.p50Ms.toFixed(3)} ms, p99 ${result.p99Ms.toFixed(3)} ms, server CPU ${result.serverCpuUsPerRequest.toFixed(0)} us/req, Redis CPU ${result.redisCpuUsPerRequest.toFixed(0)} us/req, steal ${result.stealPercent.toFixed(0)}%${result.non2xx + result.errors > 0 ? `, ${result.non2xx} non-2xx, ${result.errors} errors` : ''} (load ${result.loadAvg.toFixed(1)})`,
+          `run ${run + 1} ${variant.padEnd(18)} c=${String(connections).padStart(2)}: ${Math.round(result.rps).toLocaleString('en-US').padStart(6)} req/s, p50 ${result.p50Ms.toFixed(3)} ms, p99 ${result.p99Ms.toFixed(3)} ms, server CPU ${result.serverCpuUsPerRequest.toFixed(0)} us/req, Redis CPU ${result.redisCpuUsPerRequest.toFixed(0)} us/req, steal ${result.stealPercent.toFixed(0)}%${Number.isNaN(result.requestsPerFeatureRead) ? '' : `, ${result.requestsPerFeatureRead.toFixed(1)} req/feature read`}${Number.isNaN(result.rowsPerModelRun) ? '' : `, ${result.rowsPerModelRun.toFixed(1)} rows/model run`}${result.non2xx + result.errors > 0 ? `, ${result.non2xx} non-2xx, ${result.errors} errors` : ''} (load ${result.loadAvg.toFixed(1)})`,
         );
       }
     }
@@ -300,6 +348,8 @@ async function main(): Promise<void> {
       serverCpuUsPerRequest: round(median(runs.map((r) => r.serverCpuUsPerRequest)), 1),
       redisCpuUsPerRequest: round(median(runs.map((r) => r.redisCpuUsPerRequest)), 1),
       stealPercent: round(median(runs.map((r) => r.stealPercent)), 1),
+      requestsPerFeatureRead: round(median(runs.map((r) => r.requestsPerFeatureRead)), 1),
+      rowsPerModelRun: round(median(runs.map((r) => r.rowsPerModelRun)), 1),
       non2xx: runs.reduce((s, r) => s + r.non2xx, 0),
       errors: runs.reduce((s, r) => s + r.errors, 0),
       runs: runs.map((r) => ({

@@ -29,6 +29,10 @@ export interface ProfileCategory {
   readonly usPerRequest: number;
 }
 
+/** True for a file of the serving package under `dir`: its sources (tsx) or its build (dist). */
+const servingDir = (url: string, dir: string) =>
+  url.includes(`packages/serving/src/${dir}`) || url.includes(`packages/serving/dist/${dir}`);
+
 /** Rules: the first whose test matches a frame's URL or function name names its category. */
 const RULES: readonly (readonly [string, (url: string, fn: string) => boolean])[] = [
   ['idle', (_u, f) => f === '(idle)'],
@@ -52,14 +56,10 @@ const RULES: readonly (readonly [string, (url: string, fn: string) => boolean])[
       u.includes('node_modules/tdigest') ||
       u.includes('node_modules/bintrees'),
   ],
-  ['serving: telemetry', (u) => u.includes('packages/serving/src/telemetry/')],
-  ['serving: resilience', (u) => u.includes('packages/serving/src/resilience/')],
-  [
-    'serving: batching + models',
-    (u) =>
-      u.includes('packages/serving/src/batching/') || u.includes('packages/serving/src/models/'),
-  ],
-  ['serving: middleware (predictor, router)', (u) => u.includes('packages/serving/src/')],
+  ['serving: telemetry', (u) => servingDir(u, 'telemetry/')],
+  ['serving: resilience', (u) => servingDir(u, 'resilience/')],
+  ['serving: batching + models', (u) => servingDir(u, 'batching/') || servingDir(u, 'models/')],
+  ['serving: middleware (predictor, router)', (u) => servingDir(u, '')],
   ['opentelemetry api (no-op spans)', (u) => u.includes('@opentelemetry')],
   ['pino', (u) => u.includes('node_modules/pino')],
   [

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import type { Span, Tracer } from '@opentelemetry/api';
+import { context, isSpanContextValid, type Tracer, trace } from '@opentelemetry/api';
 import type { FeatureService } from '@tandem/core';
 import { loadTrainingStatistics, type TrainingStatistics } from '@tandem/feature-store';
 import type { Logger } from 'pino';
@@ -522,7 +522,8 @@ export function createPredictor(options: PredictorOptions): Predictor {
     return batcher;
   };
 
-  const fetchRow = async (
+  // Not `async` (it only hands a promise on: an async function would add two microtask turns).
+  const fetchRow = (
     service: FeatureService,
     entity: Record<string, EntityKeyValue>,
     requestData: Record<string, unknown>,
@@ -661,10 +662,11 @@ export function createPredictor(options: PredictorOptions): Predictor {
     return { prediction, info: { reason, kind: 'default', message } };
   };
 
-  const predict = async (
+  /** One prediction; may throw before its work starts (see `predict`). */
+  const startPrediction = (
     name: string,
     input: unknown,
-    predictOptions: PredictOptions = {},
+    predictOptions: PredictOptions,
   ): Promise<PredictionResult> => {
     const started = performance.now();
     const id = randomUUID();
@@ -679,202 +681,215 @@ export function createPredictor(options: PredictorOptions): Predictor {
     let outcome: RequestOutcome = 'error';
     let errorCode: ServingError['code'] | undefined;
     let modelRan: boolean | undefined;
-    return tracer.startActiveSpan(
-      'tandem.predict',
-      {
-        attributes: {
-          'tandem.model': model.name,
-          'tandem.model_version': model.version,
-          'tandem.prediction_id': id,
-        },
+    const span = tracer.startSpan('tandem.predict', {
+      attributes: {
+        'tandem.model': model.name,
+        'tandem.model_version': model.version,
+        'tandem.prediction_id': id,
       },
-      async (span: Span) => {
-        // Stage spans only under a recording span: without a registered tracer (or for an
-        // unsampled trace) the request path allocates no spans and no span closures.
-        const traced = span.isRecording();
-        try {
-          const service = model.service;
-          const info = infoOf(service);
-          const { request, entity, requestData } = traced
-            ? await inSpan(tracer, 'validate', {}, () => validate(service, info, input))
-            : validate(service, info, input);
-          if (limiter !== undefined) {
-            release = limiter.tryAcquire();
-            if (release === undefined) {
-              try {
-                release = await limiter.acquire(deadline.signal);
-              } catch (error) {
-                deadline.check('the queue wait');
-                throw error;
-              }
+    });
+    const answer = async (): Promise<PredictionResult> => {
+      // Stage spans only under a recording span: without a registered tracer (or for an
+      // unsampled trace) the request path allocates no spans and no span closures.
+      const traced = span.isRecording();
+      try {
+        const service = model.service;
+        const info = infoOf(service);
+        const { request, entity, requestData } = traced
+          ? await inSpan(tracer, 'validate', {}, () => validate(service, info, input))
+          : validate(service, info, input);
+        if (limiter !== undefined) {
+          release = limiter.tryAcquire();
+          if (release === undefined) {
+            try {
+              release = await limiter.acquire(deadline.signal);
+            } catch (error) {
+              deadline.check('the queue wait');
+              throw error;
             }
           }
-          let row: OnlineFeatureRow | undefined;
-          let fallbackReason: FallbackReason | undefined;
-          let fallbackError: unknown;
-          let verdict: FeatureVerdict | undefined;
-          try {
-            row = traced
-              ? await inSpan(tracer, 'fetch', { 'tandem.service': service.name }, () =>
-                  fetchRow(service, entity, requestData, predictOptions.at, deadline),
-                )
-              : await fetchRow(service, entity, requestData, predictOptions.at, deadline);
-          } catch (error) {
-            if (isServingError(error, 'DEADLINE_EXCEEDED')) throw error;
-            const serving = isServingError(error, 'CIRCUIT_OPEN')
+        }
+        let row: OnlineFeatureRow | undefined;
+        let fallbackReason: FallbackReason | undefined;
+        let fallbackError: unknown;
+        let verdict: FeatureVerdict | undefined;
+        try {
+          row = traced
+            ? await inSpan(tracer, 'fetch', { 'tandem.service': service.name }, () =>
+                fetchRow(service, entity, requestData, predictOptions.at, deadline),
+              )
+            : await fetchRow(service, entity, requestData, predictOptions.at, deadline);
+        } catch (error) {
+          if (isServingError(error, 'DEADLINE_EXCEEDED')) throw error;
+          const serving = isServingError(error, 'CIRCUIT_OPEN')
+            ? error
+            : isServingError(error, 'STORE_UNAVAILABLE')
               ? error
-              : isServingError(error, 'STORE_UNAVAILABLE')
-                ? error
-                : new ServingError('STORE_UNAVAILABLE', 'the online store failed', {
-                    cause: error,
-                    retryAfterSeconds: 1,
-                  });
-            if (!state.fallbackEnabled || state.fallback?.onStoreError === false) throw serving;
-            fallbackReason = serving.code === 'CIRCUIT_OPEN' ? 'circuit_open' : 'store_unavailable';
+              : new ServingError('STORE_UNAVAILABLE', 'the online store failed', {
+                  cause: error,
+                  retryAfterSeconds: 1,
+                });
+          if (!state.fallbackEnabled || state.fallback?.onStoreError === false) throw serving;
+          fallbackReason = serving.code === 'CIRCUIT_OPEN' ? 'circuit_open' : 'store_unavailable';
+          fallbackError = error;
+          logger.warn(
+            { model: name, err: error },
+            `online store failed; fallback answers (${fallbackReason})`,
+          );
+        }
+        if (row !== undefined) {
+          const values = row.values;
+          const names = info.names;
+          for (let j = 0; j < names.length; j++) {
+            info.countFeature(j, values[names[j]!]?.status ?? 'missing');
+          }
+          driftFor(service)?.observe(featureMap(row)!);
+          verdict = judgeFeatures(service, info.stored, row, state.policy);
+          if (verdict.reason !== undefined) {
+            if (verdict.action === 'reject') throw rejection(verdict);
+            if (verdict.action === 'fallback') {
+              fallbackReason = verdict.reason;
+              fallbackError = undefined;
+            }
+          }
+        }
+
+        let prediction: unknown;
+        let fallback: FallbackInfo | undefined;
+        if (fallbackReason === undefined) {
+          let outputs: Record<string, Tensor> | undefined;
+          try {
+            outputs = traced
+              ? await inSpan(tracer, 'infer', { 'tandem.model_version': model.version }, () =>
+                  runModel(model, row, deadline),
+                )
+              : await runModel(model, row, deadline);
+            modelRan = true;
+          } catch (error) {
+            if (isServingError(error, 'DEADLINE_EXCEEDED')) {
+              modelRan = false;
+              throw error;
+            }
+            modelRan = false;
+            if (!state.fallbackEnabled || state.fallback?.onModelError === false) throw error;
+            fallbackReason = 'model_error';
             fallbackError = error;
             logger.warn(
-              { model: name, err: error },
-              `online store failed; fallback answers (${fallbackReason})`,
+              { model: name, version: model.version, err: error },
+              'model failed; fallback answers',
             );
           }
-          if (row !== undefined) {
-            const values = row.values;
-            const names = info.names;
-            for (let j = 0; j < names.length; j++) {
-              info.countFeature(j, values[names[j]!]?.status ?? 'missing');
-            }
-            driftFor(service)?.observe(featureMap(row)!);
-            verdict = judgeFeatures(service, info.stored, row, state.policy);
-            if (verdict.reason !== undefined) {
-              if (verdict.action === 'reject') throw rejection(verdict);
-              if (verdict.action === 'fallback') {
-                fallbackReason = verdict.reason;
-                fallbackError = undefined;
-              }
-            }
+          if (outputs !== undefined) {
+            const fetched = row!;
+            prediction = traced
+              ? await inSpan(tracer, 'post-process', {}, () =>
+                  postProcessOf(state, model, outputs, request, fetched),
+                )
+              : postProcessOf(state, model, outputs, request, fetched);
+            mirror(state, name, row);
           }
-
-          let prediction: unknown;
-          let fallback: FallbackInfo | undefined;
-          if (fallbackReason === undefined) {
-            let outputs: Record<string, Tensor> | undefined;
-            try {
-              outputs = traced
-                ? await inSpan(tracer, 'infer', { 'tandem.model_version': model.version }, () =>
-                    runModel(model, row, deadline),
-                  )
-                : await runModel(model, row, deadline);
-              modelRan = true;
-            } catch (error) {
-              if (isServingError(error, 'DEADLINE_EXCEEDED')) {
-                modelRan = false;
-                throw error;
-              }
-              modelRan = false;
-              if (!state.fallbackEnabled || state.fallback?.onModelError === false) throw error;
-              fallbackReason = 'model_error';
-              fallbackError = error;
-              logger.warn(
-                { model: name, version: model.version, err: error },
-                'model failed; fallback answers',
-              );
-            }
-            if (outputs !== undefined) {
-              const fetched = row!;
-              prediction = traced
-                ? await inSpan(tracer, 'post-process', {}, () =>
-                    postProcessOf(state, model, outputs, request, fetched),
-                  )
-                : postProcessOf(state, model, outputs, request, fetched);
-              mirror(state, name, row);
-            }
-          }
-          if (fallbackReason !== undefined) {
-            const answer = await answerWithFallback(
-              state,
-              fallbackReason,
-              fallbackError,
-              request,
-              row,
-              deadline,
-            );
-            prediction = answer.prediction;
-            fallback = answer.info;
-            span.setAttribute('tandem.fallback', fallbackReason);
-          }
-          outcome = fallback === undefined ? 'ok' : 'fallback';
-          const result: PredictionResult = {
+        }
+        if (fallbackReason !== undefined) {
+          const answer = await answerWithFallback(
+            state,
+            fallbackReason,
+            fallbackError,
+            request,
+            row,
+            deadline,
+          );
+          prediction = answer.prediction;
+          fallback = answer.info;
+          span.setAttribute('tandem.fallback', fallbackReason);
+        }
+        outcome = fallback === undefined ? 'ok' : 'fallback';
+        const result: PredictionResult = {
+          id,
+          prediction,
+          model: { name: model.name, version: model.version },
+          ...(fallback === undefined ? {} : { fallback }),
+          ...(predictOptions.features === true && row !== undefined
+            ? { features: row.values }
+            : {}),
+        };
+        const latencyMs = performance.now() - started;
+        if (predictionLog?.sampled(entity))
+          predictionLog.record({
             id,
-            prediction,
-            model: { name: model.name, version: model.version },
-            ...(fallback === undefined ? {} : { fallback }),
-            ...(predictOptions.features === true && row !== undefined
-              ? { features: row.values }
-              : {}),
-          };
-          const latencyMs = performance.now() - started;
-          if (predictionLog?.sampled(entity))
-            predictionLog.record({
+            ts: Date.now(),
+            model: model.name,
+            version: model.version,
+            entity,
+            request,
+            features: featureMap(row),
+            prediction: prediction ?? null,
+            fallback: fallback?.reason ?? null,
+            latencyMs,
+          });
+        if (fallback !== undefined || logger.isLevelEnabled('debug')) {
+          logger[fallback === undefined ? 'debug' : 'info'](
+            {
               id,
-              ts: Date.now(),
               model: model.name,
               version: model.version,
               entity,
-              request,
-              features: featureMap(row),
-              prediction: prediction ?? null,
-              fallback: fallback?.reason ?? null,
               latencyMs,
-            });
-          if (fallback !== undefined || logger.isLevelEnabled('debug')) {
-            logger[fallback === undefined ? 'debug' : 'info'](
-              {
-                id,
-                model: model.name,
-                version: model.version,
-                entity,
-                latencyMs,
-                principal: predictOptions.principal?.id,
-                ...(fallback === undefined ? {} : { fallback: fallback.reason }),
-              },
-              fallback === undefined ? 'prediction' : 'fallback prediction',
-            );
-          }
-          return result;
-        } catch (error) {
-          const serving = toServingError(error);
-          errorCode = serving.code;
-          recordError(span, serving);
-          if (serving.status >= 500) {
-            logger.error(
-              {
-                id,
-                model: model.name,
-                version: model.version,
-                code: serving.code,
-                err: serving.cause ?? serving,
-              },
-              serving.message,
-            );
-          }
-          throw serving;
-        } finally {
-          release?.();
-          model.lease.release();
-          deadline.dispose();
-          const latency = performance.now() - started;
-          modelMetrics.request(
-            outcome,
-            latency / 1000,
-            outcome === 'error' ? errorCode : undefined,
+              principal: predictOptions.principal?.id,
+              ...(fallback === undefined ? {} : { fallback: fallback.reason }),
+            },
+            fallback === undefined ? 'prediction' : 'fallback prediction',
           );
-          if (arm !== undefined && modelRan !== undefined) {
-            state.canary!.record(arm, modelRan, latency);
-          }
-          span.end();
         }
-      },
-    );
+        return result;
+      } catch (error) {
+        const serving = toServingError(error);
+        errorCode = serving.code;
+        recordError(span, serving);
+        if (serving.status >= 500) {
+          logger.error(
+            {
+              id,
+              model: model.name,
+              version: model.version,
+              code: serving.code,
+              err: serving.cause ?? serving,
+            },
+            serving.message,
+          );
+        }
+        throw serving;
+      } finally {
+        release?.();
+        model.lease.release();
+        deadline.dispose();
+        const latency = performance.now() - started;
+        modelMetrics.request(outcome, latency / 1000, outcome === 'error' ? errorCode : undefined);
+        if (arm !== undefined && modelRan !== undefined) {
+          state.canary!.record(arm, modelRan, latency);
+        }
+        span.end();
+      }
+    };
+    // A no-op span (no OpenTelemetry SDK registered: not recording, no trace) is not made the
+    // active one: the spans below it would see the same parent either way, and making it active
+    // copies the context on every request.
+    return span.isRecording() || isSpanContextValid(span.spanContext())
+      ? context.with(trace.setSpan(context.active(), span), answer)
+      : answer();
+  };
+
+  // Not `async`: an async function returning `answer()`'s promise would add two microtask turns
+  // to every prediction. What throws before the work starts (an unknown model) still rejects.
+  const predict = (
+    name: string,
+    input: unknown,
+    predictOptions: PredictOptions = {},
+  ): Promise<PredictionResult> => {
+    try {
+      return startPrediction(name, input, predictOptions);
+    } catch (error) {
+      return Promise.reject(error);
+    }
   };
 
   const mirror = (state: ModelState, name: string, row: OnlineFeatureRow | undefined) => {

@@ -51,11 +51,17 @@ export function middleware(options: MiddlewareOptions): TandemRouter {
     version: string | undefined,
   ): Promise<void> => {
     try {
-      const target: AuthTarget =
-        version === undefined
-          ? { model: name, action: 'predict' }
-          : { model: name, version, action: 'predict' };
-      const principal = await authenticate(options.auth, req, target);
+      // Without an auth config there is nothing to wait for (no target, no extra await).
+      const principal =
+        options.auth === undefined
+          ? undefined
+          : await authenticate(
+              options.auth,
+              req,
+              version === undefined
+                ? { model: name, action: 'predict' }
+                : { model: name, version, action: 'predict' },
+            );
       const body = bodyOf(req);
       // No per-request AbortSignal (costly on this path): the deadline bounds abandoned requests.
       const result = await predictor.predict(name, body, {

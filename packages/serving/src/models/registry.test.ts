@@ -238,9 +238,17 @@ describe('ModelRegistry', () => {
     expect(probability(v1.outputs)).toBeCloseTo(predictLogisticRegression(V1, [r])[0]!, 6);
     expect(probability(v2.outputs)).toBeCloseTo(predictLogisticRegression(V2, [r])[0]!, 6);
     expect(churn.model).toEqual({ name: 'churn', version: 'a' });
+    const before = registry.acquire('fraud', '1');
+    expect(before.info.isDefault).toBe(true);
+    before.release();
     registry.setDefault('fraud', '2');
     expect((await registry.predict('fraud', r)).model.version).toBe('2');
     expect(registry.get('fraud', '1')!.isDefault).toBe(false);
+    // A lease's info follows the default (it is made once per value, not per lease).
+    const after = registry.acquire('fraud', '1');
+    expect(after.info.isDefault).toBe(false);
+    expect(after.info.version).toBe('1');
+    after.release();
 
     const unknown = await rejection(registry.predict('nope', r));
     expect(isServingError(unknown, 'UNKNOWN_MODEL')).toBe(true);

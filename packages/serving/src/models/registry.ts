@@ -634,11 +634,9 @@ export class ModelRegistry {
 
   private infoOf(entry: Entry): ModelInfo {
     const { name, version } = entry.info;
-    return {
-      ...entry.info,
-      isDefault:
-        this.defaults.get(name) === version && this.models.get(name)?.get(version) === entry,
-    };
+    return entry.described(
+      this.defaults.get(name) === version && this.models.get(name)?.get(version) === entry,
+    );
   }
 
   private emit(event: ModelEvent): void {
@@ -658,6 +656,8 @@ class Entry {
   private retired = false;
   private finished: Promise<void> | undefined;
   private resolveFinished: (() => void) | undefined;
+  private asDefault: ModelInfo | undefined;
+  private asOther: ModelInfo | undefined;
   private readonly batcher: MicroBatcher<EncodedRow, Record<string, Tensor>> | undefined;
   private readonly runRows:
     | ((rows: readonly EncodedRow[]) => Promise<Record<string, Tensor>[]>)
@@ -692,6 +692,16 @@ class Entry {
     return this.holds;
   }
 
+  /** Its info with `isDefault` (made once for each value: every request's lease carries it). */
+  described(isDefault: boolean): ModelInfo {
+    if (isDefault) {
+      this.asDefault ??= { ...this.info, isDefault };
+      return this.asDefault;
+    }
+    this.asOther ??= { ...this.info, isDefault };
+    return this.asOther;
+  }
+
   hold(): void {
     this.holds++;
   }
@@ -701,18 +711,27 @@ class Entry {
     if (this.retired && this.holds === 0) this.finish();
   }
 
-  async predict(row: FeatureVector): Promise<Record<string, Tensor>> {
+  // Not `async`: returning the batcher's promise from an async function would add two
+  // microtask turns to every prediction. Errors still come back as rejections.
+  predict(row: FeatureVector): Promise<Record<string, Tensor>> {
     const binding = this.info.binding;
-    if (binding === undefined || this.runRows === undefined) {
-      throw new ServingError(
-        'INVALID_REQUEST',
-        `model ${this.info.name} version ${this.info.version} takes no feature rows (it has no single [N, F] numeric input); use tensor inference`,
+    const runRows = this.runRows;
+    if (binding === undefined || runRows === undefined) {
+      return Promise.reject(
+        new ServingError(
+          'INVALID_REQUEST',
+          `model ${this.info.name} version ${this.info.version} takes no feature rows (it has no single [N, F] numeric input); use tensor inference`,
+        ),
       );
     }
-    const encoded = encodeRow(binding.type, binding.width, row, binding.columns);
+    let encoded: EncodedRow;
+    try {
+      encoded = encodeRow(binding.type, binding.width, row, binding.columns);
+    } catch (error) {
+      return Promise.reject(error);
+    }
     if (this.batcher !== undefined) return this.batcher.submit(encoded);
-    const [result] = await this.runRows([encoded]);
-    return result!;
+    return runRows([encoded]).then((results) => results[0]!);
   }
 
   retire(): Promise<void> {

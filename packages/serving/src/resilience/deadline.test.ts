@@ -26,6 +26,25 @@ describe('deadline', () => {
     deadline.dispose();
   });
 
+  it('rejects every race in flight when it passes, and settles finished ones alone', async () => {
+    const deadline = startDeadline(20);
+    const never = () => new Promise<never>(() => {});
+    const first = deadline.race(never(), 'fetch').catch((e: unknown) => e);
+    const second = deadline.race(never(), 'infer').catch((e: unknown) => e);
+    await expect(deadline.race(Promise.resolve('done'))).resolves.toBe('done');
+    const third = deadline.race(never(), 'post-process').catch((e: unknown) => e);
+    for (const [pending, stage] of [
+      [first, 'fetch'],
+      [second, 'infer'],
+      [third, 'post-process'],
+    ] as const) {
+      const error = await pending;
+      expect(isServingError(error, 'DEADLINE_EXCEEDED')).toBe(true);
+      expect((error as Error).message).toMatch(new RegExp(`during ${stage}`));
+    }
+    deadline.dispose();
+  });
+
   it('has no limit for undefined or 0, and follows an outer signal', async () => {
     const none = startDeadline(undefined);
     expect(none.remaining()).toBe(Number.POSITIVE_INFINITY);

@@ -40,6 +40,7 @@ class RequestDeadline implements Deadline {
   readonly #limited: boolean;
   readonly #outer: AbortSignal | undefined;
   #timer: NodeJS.Timeout | undefined;
+  #waiter: Waiter | undefined;
   #waiters: Set<Waiter> | undefined;
   #controller: AbortController | undefined;
   #fired = false;
@@ -86,19 +87,32 @@ class RequestDeadline implements Deadline {
         work.catch(() => {});
         reject(this.#exceeded(stage));
       };
-      this.#waiters ??= new Set();
-      this.#waiters.add(waiter);
+      this.#addWaiter(waiter);
       work.then(
         (value) => {
-          this.#waiters?.delete(waiter);
+          this.#removeWaiter(waiter);
           resolve(value);
         },
         (error: unknown) => {
-          this.#waiters?.delete(waiter);
+          this.#removeWaiter(waiter);
           reject(error);
         },
       );
     });
+  }
+
+  // The request path races one stage at a time: one waiter in a field, a set only for more.
+  #addWaiter(waiter: Waiter): void {
+    if (this.#waiter === undefined && this.#waiters === undefined) this.#waiter = waiter;
+    else {
+      this.#waiters ??= new Set();
+      this.#waiters.add(waiter);
+    }
+  }
+
+  #removeWaiter(waiter: Waiter): void {
+    if (this.#waiter === waiter) this.#waiter = undefined;
+    else this.#waiters?.delete(waiter);
   }
 
   dispose(): void {
@@ -136,8 +150,11 @@ class RequestDeadline implements Deadline {
     this.#fired = true;
     this.#timer = undefined;
     this.#controller?.abort(this.#exceeded());
+    const first = this.#waiter;
     const waiters = this.#waiters;
+    this.#waiter = undefined;
     this.#waiters = undefined;
+    first?.();
     if (waiters !== undefined) for (const waiter of waiters) waiter();
   }
 }

@@ -141,23 +141,24 @@ export function judgeFeatures(
   row: OnlineFeatureRow,
   policy: ResolvedFeaturePolicy,
 ): FeatureVerdict {
-  const mismatched: string[] = [];
-  const missing: string[] = [];
-  const stale: string[] = [];
+  // Allocated only for a row with a problem: most rows have none (the request path's common case).
+  let mismatched: string[] | undefined;
+  let missing: string[] | undefined;
+  let stale: string[] | undefined;
   for (const entry of service.layout) {
     const status = row.values[entry.name]?.status ?? 'missing';
-    if (status === 'definition_mismatch') mismatched.push(entry.name);
-    else if (status === 'missing') missing.push(entry.name);
-    else if (status === 'outside_ttl') stale.push(entry.name);
+    if (status === 'definition_mismatch') mismatched = appended(mismatched, entry.name);
+    else if (status === 'missing') missing = appended(missing, entry.name);
+    else if (status === 'outside_ttl') stale = appended(stale, entry.name);
   }
-  if (mismatched.length > 0) {
+  if (mismatched !== undefined) {
     return {
       reason: 'definition_mismatch',
       action: policy.definitionMismatch,
       features: mismatched,
     };
   }
-  if (missing.length > 0) {
+  if (missing !== undefined) {
     const unknown =
       storedFeatures.length > 0 &&
       storedFeatures.every((name) => (row.values[name]?.status ?? 'missing') === 'missing');
@@ -165,9 +166,25 @@ export function judgeFeatures(
       ? { reason: 'unknown_entity', action: policy.unknownEntity, features: missing }
       : { reason: 'features_missing', action: policy.missing, features: missing };
   }
-  if (stale.length > 0) return { reason: 'features_stale', action: policy.stale, features: stale };
-  return { reason: undefined, action: 'predict', features: [] };
+  if (stale !== undefined) {
+    return { reason: 'features_stale', action: policy.stale, features: stale };
+  }
+  return COMPLETE;
 }
+
+/** `list` with `name` added (a new list for none). */
+function appended(list: string[] | undefined, name: string): string[] {
+  if (list === undefined) return [name];
+  list.push(name);
+  return list;
+}
+
+/** The verdict on a row with every feature present and fresh. */
+const COMPLETE: FeatureVerdict = Object.freeze({
+  reason: undefined,
+  action: 'predict',
+  features: Object.freeze([]) as readonly string[],
+});
 
 /** The error answered when the policy rejects a row. */
 export function rejection(verdict: FeatureVerdict): ServingError {
