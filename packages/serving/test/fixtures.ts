@@ -8,6 +8,7 @@ import { createOnlineStore, memoryAdapter, type OnlineStore } from '@tandem/feat
 import { encodeOnnxModel, logisticRegressionOnnx } from '@tandem/testing';
 import { z } from 'zod';
 import type { FeatureReader } from '../src/features/source.js';
+import { ModelRegistry } from '../src/models/registry.js';
 
 export const user = entity({ name: 'user', keys: { user_id: 'string' } });
 export const tx = eventSource({ name: 'tx', entity: user, fields: { amount: 'float' } });
@@ -120,4 +121,26 @@ export class FlakyReader implements FeatureReader {
     if (this.failing) throw new Error('connection refused');
     return this.inner.getOnlineFeatures(request);
   }
+}
+
+/** A model registry serving `fraud` (a logistic regression on `fraudService`), and `picky` when asked. */
+export async function fraudRegistry(
+  options: { readonly picky?: boolean } = {},
+): Promise<ModelRegistry> {
+  const registry = new ModelRegistry();
+  await registry.load({
+    name: 'fraud',
+    version: '1',
+    bytes: logisticBytes(),
+    service: fraudService,
+  });
+  if (options.picky) {
+    await registry.load({
+      name: 'picky',
+      version: '1',
+      bytes: pickyBytes(),
+      service: fraudService,
+    });
+  }
+  return registry;
 }

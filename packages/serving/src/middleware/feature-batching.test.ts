@@ -3,13 +3,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   expectedProbability,
   FlakyReader,
-  fraudService,
-  logisticBytes,
+  fraudRegistry,
   NOW,
   seededStore,
 } from '../../test/fixtures.js';
 import type { FeatureReader } from '../features/source.js';
-import { ModelRegistry } from '../models/registry.js';
+import type { ModelRegistry } from '../models/registry.js';
 import type { PredictorOptions } from './options.js';
 import { createPredictor } from './predictor.js';
 
@@ -18,13 +17,7 @@ let registry: ModelRegistry;
 
 beforeAll(async () => {
   store = await seededStore();
-  registry = new ModelRegistry();
-  await registry.load({
-    name: 'fraud',
-    version: '1',
-    bytes: logisticBytes(),
-    service: fraudService,
-  });
+  registry = await fraudRegistry();
 });
 afterAll(async () => {
   await registry.close();

@@ -24,8 +24,8 @@ import express from 'express';
 import type { Redis } from 'ioredis';
 import request from 'supertest';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { DAY, expectedProbability, fraudService, logisticBytes, tx } from '../../test/fixtures.js';
-import { ModelRegistry } from '../models/registry.js';
+import { DAY, expectedProbability, fraudRegistry, fraudService, tx } from '../../test/fixtures.js';
+import type { ModelRegistry } from '../models/registry.js';
 import type { MiddlewareOptions } from './options.js';
 import { middleware } from './router.js';
 
@@ -96,13 +96,7 @@ beforeAll(async () => {
   ]);
   expect(ingested.online).toEqual({ status: 'applied', applied: 8, duplicates: 0, late: 0 });
 
-  registry = new ModelRegistry();
-  await registry.load({
-    name: 'fraud',
-    version: '1',
-    bytes: logisticBytes(),
-    service: fraudService,
-  });
+  registry = await fraudRegistry();
 });
 afterAll(async () => {
   await registry?.close();

@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   expectedProbability,
   FlakyReader,
+  fraudRegistry,
   fraudService,
   logisticBytes,
   pickyBytes,
@@ -18,13 +19,7 @@ let registry: ModelRegistry;
 
 beforeAll(async () => {
   store = await seededStore();
-  registry = new ModelRegistry();
-  await registry.load({
-    name: 'fraud',
-    version: '1',
-    bytes: logisticBytes(),
-    service: fraudService,
-  });
+  registry = await fraudRegistry();
   // Version 2 fails for users with 4 or more transactions (bob has 5).
   await registry.load({
     name: 'fraud',

@@ -6,14 +6,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   expectedProbability,
   FlakyReader,
-  fraudService,
-  logisticBytes,
-  pickyBytes,
+  fraudRegistry,
   seededStore,
 } from '../../test/fixtures.js';
 import { apiKeyAuth } from '../auth/auth.js';
 import { isServingError } from '../errors/errors.js';
-import { ModelRegistry } from '../models/registry.js';
+import type { ModelRegistry } from '../models/registry.js';
 import { thresholdLabel } from './post-process.js';
 import { middleware } from './router.js';
 
@@ -22,19 +20,7 @@ let registry: ModelRegistry;
 
 beforeAll(async () => {
   store = await seededStore();
-  registry = new ModelRegistry();
-  await registry.load({
-    name: 'fraud',
-    version: '1',
-    bytes: logisticBytes(),
-    service: fraudService,
-  });
-  await registry.load({
-    name: 'picky',
-    version: '1',
-    bytes: pickyBytes(),
-    service: fraudService,
-  });
+  registry = await fraudRegistry({ picky: true });
 });
 afterAll(async () => {
   await registry.close();

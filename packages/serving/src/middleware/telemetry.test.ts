@@ -13,9 +13,9 @@ import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   expectedProbability,
+  fraudRegistry,
   fraudService,
   logisticBytes,
-  pickyBytes,
   seededStore,
 } from '../../test/fixtures.js';
 import { isServingError } from '../errors/errors.js';
@@ -31,14 +31,7 @@ let executor: SqlExecutor;
 
 beforeAll(async () => {
   store = await seededStore();
-  registry = new ModelRegistry();
-  await registry.load({
-    name: 'fraud',
-    version: '1',
-    bytes: logisticBytes(),
-    service: fraudService,
-  });
-  await registry.load({ name: 'picky', version: '1', bytes: pickyBytes(), service: fraudService });
+  registry = await fraudRegistry({ picky: true });
   db = await openPostgres('serving_middleware_telemetry');
   executor =
     db.engine === 'postgres'
