@@ -64,6 +64,11 @@ export interface OnlineSource {
   readonly reach: number;
   /** True when some feature has a lifetime ladder. */
   readonly lifetime: boolean;
+  /**
+   * The definition fingerprint of every feature, as the JSON object `{ name: fp }` (names
+   * sorted): what writes leave in the meta hash's `f` field.
+   */
+  readonly fingerprints: string;
 }
 
 /** Groups online features by source. */
@@ -83,6 +88,11 @@ export function onlineSources(features: readonly OnlineFeature[]): Map<string, O
         maxGrain: Math.max(...list.map((f) => f.ladder.grain)),
         reach: Math.max(0, ...list.filter((f) => !f.ladder.lifetime).map((f) => f.ladder.reach)),
         lifetime: list.some((f) => f.ladder.lifetime),
+        fingerprints: JSON.stringify(
+          Object.fromEntries(
+            list.map((f) => [f.feature.name, f.fp] as const).sort(([a], [b]) => (a < b ? -1 : 1)),
+          ),
+        ),
       },
     ]),
   );
@@ -99,8 +109,9 @@ export interface EntityKeys {
   /** Raw head of a source (event JSON scored by ts). */
   readonly raw: (source: string) => string;
   /**
-   * Meta hash of a source: `f:<feature>` = fingerprint, `u` = last write time, `v` = write
-   * counter, and the window cache (`c:<fp>:<part>`, see {@link OnlineFeature.cacheFields}).
+   * Meta hash of a source: `f` = the last writer's definition fingerprints (see
+   * {@link OnlineSource.fingerprints}), `u` = last write time, `v` = write counter, and the
+   * window cache (`c:<fp>:<part>`, see {@link OnlineFeature.cacheFields}).
    */
   readonly meta: (source: string) => string;
   /** Tile hash of a layer, source, class and bucket. */

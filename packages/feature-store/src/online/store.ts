@@ -53,6 +53,21 @@ import { readBatch, textAt } from './read-batch.js';
  */
 export const WINDOW_CACHE_SETTLE_MS = 10_000;
 
+/** Parsed `f` fields of meta hashes (the same text for every entity one store wrote). */
+const parsedFingerprints = new Map<string, Readonly<Record<string, string>>>();
+
+/** The `{ name: fp }` map of a meta hash's `f` field; null when absent. */
+function fingerprintsOf(text: string | null): Readonly<Record<string, string>> | null {
+  if (text === null) return null;
+  let parsed = parsedFingerprints.get(text);
+  if (parsed === undefined) {
+    parsed = JSON.parse(text) as Record<string, string>;
+    if (parsedFingerprints.size >= 64) parsedFingerprints.clear();
+    parsedFingerprints.set(text, parsed);
+  }
+  return parsed;
+}
+
 /** Index of the meta hash in a write group's keys. */
 const META = 2;
 /** The meta hash's write counter: bumped by every write, guarded by window-cache fills. */
@@ -193,7 +208,7 @@ export interface OnlineStore {
 interface PlannedSource {
   readonly name: string;
   readonly entity: SourceIR['entity'];
-  /** `u`, then per aggregation of the source: `f:<name>` and its window-cache fields. */
+  /** `u`, `f`, then per aggregation of the source: its window-cache fields. */
   readonly metaFields: readonly string[];
 }
 
@@ -202,7 +217,7 @@ interface PlannedAggregation {
   readonly folder: FeatureFolder;
   /** Index of its source in `ServicePlan.sources`. */
   readonly source: number;
-  /** Position of `f:<name>` in the source's meta fields; the tag and the parts follow it. */
+  /** Position of its first window-cache field in the source's meta fields. */
   readonly metaAt: number;
 }
 
@@ -305,11 +320,11 @@ export function createOnlineStore(options: OnlineStoreOptions): OnlineStore {
         let source = sources.findIndex((s) => s.name === name);
         if (source === -1) {
           source = sources.length;
-          sources.push({ name, entity: online.ir.source.entity, metaFields: ['u'] });
+          sources.push({ name, entity: online.ir.source.entity, metaFields: ['u', 'f'] });
         }
         const fields = sources[source]!.metaFields;
         const metaAt = fields.length;
-        fields.push(`f:${f.name}`, ...online.cacheFields);
+        fields.push(...online.cacheFields);
         return { online, folder: compileFolder(online.ir), source, metaAt };
       });
     const inputsOf = new Map(
@@ -630,7 +645,7 @@ export function createOnlineStore(options: OnlineStoreOptions): OnlineStore {
         const meta = metaOf(r, source);
         const prefix = bodies[i]!.plan.cachePrefix;
         const texts: (string | null)[] = [];
-        for (let p = 1; p <= f.cacheFields.length; p++) {
+        for (let p = 0; p < f.cacheFields.length; p++) {
           const text = meta[metaAt + p];
           if (text == null || !text.startsWith(prefix)) return undefined;
           texts.push(text.length === prefix.length ? null : text.slice(prefix.length));
@@ -728,15 +743,18 @@ export function createOnlineStore(options: OnlineStoreOptions): OnlineStore {
           return [{ ts, eventId, seq, ingestedAt, values: fields }];
         }),
       );
+      // The last writer's definition fingerprints, per source.
+      const writtenFps = row.map(({ group, op }) =>
+        fingerprintsOf(replies[group]![op]![1] ?? null),
+      );
       const n = plan.aggregations.length;
       const values: unknown[] = new Array(n);
       const status: FeatureStatus[] = new Array(n);
       const freshness: (number | null)[] = new Array(n);
       for (let i = 0; i < n; i++) {
-        const { online: f, folder, source, metaAt } = plan.aggregations[i]!;
-        const meta = metaOf(r, source);
-        const written = meta[0] ?? null;
-        const writtenFp = meta[metaAt] ?? null;
+        const { online: f, folder, source } = plan.aggregations[i]!;
+        const written = metaOf(r, source)[0] ?? null;
+        const writtenFp = writtenFps[source]?.[f.feature.name];
         const head = bodies[i]!.head;
         let state = states[r]![i] as Intermediate;
         for (const event of heads[source]!) {
@@ -745,7 +763,7 @@ export function createOnlineStore(options: OnlineStoreOptions): OnlineStore {
         const cut = f.ladder.cutoff ? f.codec.cut(state, windowStart(f.ir.window, q)) : state;
         let featureStatus: FeatureStatus = 'present';
         if (written === null) featureStatus = 'missing';
-        else if (writtenFp !== null && writtenFp !== f.fp) featureStatus = 'definition_mismatch';
+        else if (writtenFp !== f.fp) featureStatus = 'definition_mismatch';
         else if (f.ir.window.kind === 'ttl' && cut === null && state !== null)
           featureStatus = 'outside_ttl';
         values[i] =
@@ -864,9 +882,7 @@ function checkEvent(source: SourceIR, event: OnlineEvent, path: string): void {
 }
 
 function metaFields(source: OnlineSource, now: number): Record<string, string> {
-  const meta: Record<string, string> = { u: String(now) };
-  for (const f of source.features) meta[`f:${f.feature.name}`] = f.fp;
-  return meta;
+  return { u: String(now), f: source.fingerprints };
 }
 
 function metaTtl(source: OnlineSource, lateness: number): number {

@@ -485,6 +485,24 @@ export function describeStoreSuite(ctx: StoreSuiteContext): void {
         expect(a3!.values.amount_7d).toMatchObject({ value: 4, status: 'present' });
         const [a4] = await read(first, orderFeatures);
         expect(a4!.values.amount_7d!.status).toBe('definition_mismatch');
+        // A feature the last writer does not keep is not kept up to date either.
+        const partial = storeIn(scope, {
+          name: 'shared',
+          features: orderFeatures.filter((f) => f.name !== 'orders_1h'),
+        });
+        await partial.writeEvents('orders', [
+          {
+            key: { customer_id: 'a' },
+            ts: NOW - 20 * 60_000,
+            eventId: 'e3',
+            seq: 3,
+            ingestedAt: null,
+            values: { amount: 1, items: 1, channel: null },
+          },
+        ]);
+        const [a5] = await read(first, orderFeatures);
+        expect(a5!.values.orders_1h!.status).toBe('definition_mismatch');
+        expect(a5!.values.orders_7d).toMatchObject({ value: 3, status: 'present' });
       }));
 
     it('rejects bad events with a typed error and writes nothing of the batch', () =>
