@@ -142,14 +142,12 @@ export function bucketOf(start: number): number {
   return Math.floor(start / BUCKET_MS);
 }
 
-/** The field of one part of one feature's tile. */
-export function tileField(
-  feature: OnlineFeature,
-  level: number,
-  start: number,
-  part: string,
-): string {
-  return `${feature.fp}:${level}:${start.toString(36)}:${part}`;
+/**
+ * The common start of the fields of one feature's tile, `<fp>:<level>:<start36>:`: a part's
+ * field is this prefix and the part.
+ */
+export function tileFieldPrefix(feature: OnlineFeature, level: number, start: number): string {
+  return `${feature.fp}:${level}:${start.toString(36)}:`;
 }
 
 /**

@@ -8,8 +8,8 @@ export interface ReadSlot {
 }
 
 /**
- * Collects the field reads of one call: one read group per entity tag (one Lua call, one Cluster
- * slot), one op per key, each field asked once however many features need it.
+ * Collects the field reads of one call: one read group per entity tag (one Cluster
+ * slot, read atomically), one op per key, each field asked once however many features need it.
  */
 export interface ReadBatch {
   /** The slot of `field` of hash `key` (whose entity tag is `tag`). */

@@ -42,7 +42,7 @@ import {
   type OnlineSource,
   onlineFeature,
   onlineSources,
-  tileField,
+  tileFieldPrefix,
 } from './layout.js';
 import { readBatch, textAt } from './read-batch.js';
 
@@ -222,7 +222,6 @@ interface PlannedAggregation {
 }
 
 interface ServicePlan {
-  readonly outputs: readonly AnyFeature[];
   readonly aggregations: readonly PlannedAggregation[];
   readonly sources: readonly PlannedSource[];
   readonly complete: RowCompletion;
@@ -337,7 +336,6 @@ export function createOnlineStore(options: OnlineStoreOptions): OnlineStore {
       return [...new Set(inputs.flatMap(leavesOf))];
     };
     const plan: ServicePlan = {
-      outputs: service.features,
       aggregations,
       sources,
       complete: compileRowCompletion(service.dependencies),
@@ -419,9 +417,8 @@ export function createOnlineStore(options: OnlineStoreOptions): OnlineStore {
           for (let level = 0; level < f.ladder.levels; level++) {
             const tile = tileOf(f.ladder, level, event.ts);
             const key = keyIndex('s', f, tile.start);
-            for (const op of featureOps) {
-              ops.push({ key, field: tileField(f, level, tile.start, op.part), op });
-            }
+            const prefix = tileFieldPrefix(f, level, tile.start);
+            for (const op of featureOps) ops.push({ key, field: prefix + op.part, op });
           }
           // A cached window body ends at a grain boundary no later than this one (see
           // WINDOW_CACHE_SETTLE_MS), so only older events can fall inside one.
@@ -513,8 +510,7 @@ export function createOnlineStore(options: OnlineStoreOptions): OnlineStore {
           key = index;
         }
         const texts = f.codec.encode(tile.state);
-        // Every part's field is the tile's field prefix and the part.
-        const prefix = tileField(f, tile.level, tile.start, '');
+        const prefix = tileFieldPrefix(f, tile.level, tile.start);
         const parts = f.codec.parts;
         for (let p = 0; p < parts.length; p++) {
           const field = prefix + parts[p]!;
@@ -580,11 +576,14 @@ export function createOnlineStore(options: OnlineStoreOptions): OnlineStore {
         tiles.push({ layer: 's', tile });
     }
     planned = {
-      tiles: tiles.map(({ layer, tile }) => ({
-        layer,
-        bucket: bucketOf(tile.start),
-        fields: f.codec.parts.map((part) => tileField(f, tile.level, tile.start, part)),
-      })),
+      tiles: tiles.map(({ layer, tile }) => {
+        const prefix = tileFieldPrefix(f, tile.level, tile.start);
+        return {
+          layer,
+          bucket: bucketOf(tile.start),
+          fields: f.codec.parts.map((part) => prefix + part),
+        };
+      }),
       cachePrefix: `${streamFrom} ${head} ${start}|`,
     };
     // Reads at "now" reuse a handful of plans; parity replays read at many times.
@@ -638,8 +637,8 @@ export function createOnlineStore(options: OnlineStoreOptions): OnlineStore {
       return replies[at.group]![at.op]!;
     };
 
-    // Window bodies: from the cache when its tag matches, else from the tiles (a second round
-    // trip, for the misses only), whose merge then refills the cache.
+    // Window bodies: from the cache when every field carries this read's prefix, else from the
+    // tiles (a second round trip, for the misses only), whose merge then refills the cache.
     const states: (Intermediate | undefined)[][] = rows.map((_, r) =>
       plan.aggregations.map(({ online: f, source, metaAt }, i) => {
         const meta = metaOf(r, source);
@@ -720,8 +719,8 @@ export function createOnlineStore(options: OnlineStoreOptions): OnlineStore {
       if (refills.size > 0) {
         const fill = adapter
           .write([...refills.values()].map((r) => r.group))
-          // A fill is an optimisation: one that fails leaves the cache tag stale, and stale
-          // tags are never served (the next read takes the tiles again).
+          // A fill is an optimisation: one that fails leaves the cached body as it was, and a
+          // stale body is never served (its prefix does not match; the next read takes the tiles).
           .catch(() => undefined)
           .finally(() => fills.delete(fill));
         fills.add(fill);

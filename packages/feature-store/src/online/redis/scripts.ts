@@ -128,8 +128,6 @@ for _ = 1, nEvents do
         local lo, hi, prefix, text = rangeOf(current)
         if lo and lo <= ts and ts < hi then
           fields[field] = prefix .. apply(text, kind, arg, tonumber(k))
-        elseif current then
-          fields[field] = current
         end
       end
     end
