@@ -1,15 +1,9 @@
 import { compileFolder, featureValue, isTandemError, type SourceEvent } from '@tandem/core';
-import {
-  openRedis,
-  openSqlEngines,
-  redisUnavailableReason,
-  type TestDatabase,
-  type TestRedis,
-} from '@tandem/testing';
 import { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { pgliteOrPostgresExecutor } from '../../test/executor-of.js';
 import { onlineFeatures, orders } from '../../test/online-model.js';
+import { openTestServices } from '../../test/services.js';
 import { createOfflineStore } from '../offline/store.js';
 import { memoryAdapter } from '../online/memory/adapter.js';
 import { redisAdapter } from '../online/redis/adapter.js';
@@ -17,16 +11,11 @@ import { createOnlineStore, type OnlineStore } from '../online/store.js';
 
 const NOW = Date.UTC(2026, 10, 20, 12);
 
-const engines: TestDatabase[] = await openSqlEngines('fs_stream_ingest');
-const redisReason = await redisUnavailableReason();
-let redis: TestRedis | undefined;
-beforeAll(async () => {
-  if (!redisReason) redis = await openRedis('stream ingest');
-});
-afterAll(async () => {
-  await redis?.close();
-  for (const engine of engines) await engine.close();
-});
+const {
+  databases: engines,
+  redisReason,
+  redis,
+} = await openTestServices('fs_stream_ingest', 'stream ingest');
 
 const events = (n: number, offset = 0) =>
   Array.from({ length: n }, (_, i) => ({

@@ -1,15 +1,9 @@
 import { derived, entity, eventSource, featureService, requestFeature } from '@tandem/core';
-import {
-  openRedis,
-  openSqlEngines,
-  redisUnavailableReason,
-  type TestDatabase,
-  type TestRedis,
-} from '@tandem/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { pgliteOrPostgresExecutor } from '../../test/executor-of.js';
 import { onlineFeatures, orders } from '../../test/online-model.js';
+import { openTestServices } from '../../test/services.js';
 import { createOfflineStore, type OfflineStore } from '../offline/store.js';
 import type { OnlineAdapter } from '../online/adapter.js';
 import { memoryAdapter } from '../online/memory/adapter.js';
@@ -23,17 +17,7 @@ const HOUR = 60 * MINUTE;
 const DAY = 24 * HOUR;
 const BASE = Date.UTC(2026, 2, 1);
 
-const redisReason = await redisUnavailableReason();
-let redis: TestRedis | undefined;
-beforeAll(async () => {
-  if (!redisReason) redis = await openRedis('parity check');
-});
-afterAll(() => redis?.close());
-
-const databases: TestDatabase[] = await openSqlEngines('fs_parity');
-afterAll(async () => {
-  for (const database of databases) await database.close();
-});
+const { databases, redisReason, redis } = await openTestServices('fs_parity', 'parity check');
 
 /** Derived features over the online model: a ratio of a float sum, and of counts. */
 const avgAmount7d = derived(

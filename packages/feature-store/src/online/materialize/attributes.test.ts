@@ -1,16 +1,11 @@
 import { attributeSource, compileFolder, featureValue, type SourceEvent } from '@tandem/core';
-import {
-  openRedis,
-  openSqlEngines,
-  redisUnavailableReason,
-  type TestDatabase,
-  type TestRedis,
-} from '@tandem/testing';
+import type { TestDatabase } from '@tandem/testing';
 import { sql } from 'drizzle-orm';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pgliteOrPostgresExecutor } from '../../../test/executor-of.js';
 import { customer } from '../../../test/online-model.js';
+import { openTestServices } from '../../../test/services.js';
 import type { SqlExecutor } from '../../executor/executor.js';
 import { applyDefinitions } from '../../registry/registry.js';
 import type { OnlineAdapter } from '../adapter.js';
@@ -24,16 +19,10 @@ const NOW = Date.UTC(2026, 10, 20, 8, 41, 3, 250);
 const LATER = NOW + 5 * HOUR;
 const CUSTOMERS = ['a', 'b', 'c', 'nobody'];
 
-const databases: TestDatabase[] = await openSqlEngines('fs_mat_attributes');
-const redisReason = await redisUnavailableReason();
-let redis: TestRedis | undefined;
-beforeAll(async () => {
-  if (!redisReason) redis = await openRedis('materialize attributes');
-});
-afterAll(async () => {
-  await redis?.close();
-  for (const database of databases) await database.close();
-});
+const { databases, redisReason, redis } = await openTestServices(
+  'fs_mat_attributes',
+  'materialize attributes',
+);
 
 /** A profile table the application owns (read in place; no event ids, no ingestion time). */
 function model(schema: string) {

@@ -1,14 +1,9 @@
-import {
-  openRedis,
-  openSqlEngines,
-  redisUnavailableReason,
-  type TestDatabase,
-  type TestRedis,
-} from '@tandem/testing';
+import type { TestDatabase } from '@tandem/testing';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pgliteOrPostgresExecutor } from '../../../test/executor-of.js';
 import { onlineFeatures } from '../../../test/online-model.js';
+import { openTestServices } from '../../../test/services.js';
 import type { SqlExecutor } from '../../executor/executor.js';
 import type { WrittenEvent } from '../../offline/ingest.js';
 import { applyDefinitions } from '../../registry/registry.js';
@@ -34,16 +29,7 @@ const R1 = Date.UTC(2026, 10, 1) + 40 * DAY + 17 * MINUTE + 123;
 const R2 = R1 + 6 * HOUR;
 const CUSTOMERS = ['a', 'b', 'c', 'd', 'zz'];
 
-const databases: TestDatabase[] = await openSqlEngines('fs_materialize');
-const redisReason = await redisUnavailableReason();
-let redis: TestRedis | undefined;
-beforeAll(async () => {
-  if (!redisReason) redis = await openRedis('materialize');
-});
-afterAll(async () => {
-  await redis?.close();
-  for (const database of databases) await database.close();
-});
+const { databases, redisReason, redis } = await openTestServices('fs_materialize', 'materialize');
 
 /** Event time and arrival delay: on time (streamed), or late (refused by the stream layer). */
 const timingArb = fc.oneof(

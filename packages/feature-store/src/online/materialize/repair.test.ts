@@ -1,16 +1,11 @@
 import { compileFolder, eventSource, featureValue } from '@tandem/core';
-import {
-  openRedis,
-  openSqlEngines,
-  redisUnavailableReason,
-  type TestDatabase,
-  type TestRedis,
-} from '@tandem/testing';
+import type { TestDatabase } from '@tandem/testing';
 import { sql } from 'drizzle-orm';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pgliteOrPostgresExecutor } from '../../../test/executor-of.js';
 import { customer, onlineFeatures } from '../../../test/online-model.js';
+import { openTestServices } from '../../../test/services.js';
 import type { SqlExecutor } from '../../executor/executor.js';
 import { ingestEvents, type WrittenEvent } from '../../offline/ingest.js';
 import { applyDefinitions } from '../../registry/registry.js';
@@ -41,16 +36,10 @@ const visitFeatures = [
   visits.sum('pages').as('pages_lifetime'),
 ] as const;
 
-const databases: TestDatabase[] = await openSqlEngines('fs_mat_repair');
-const redisReason = await redisUnavailableReason();
-let redis: TestRedis | undefined;
-beforeAll(async () => {
-  if (!redisReason) redis = await openRedis('materialize repair');
-});
-afterAll(async () => {
-  await redis?.close();
-  for (const database of databases) await database.close();
-});
+const { databases, redisReason, redis } = await openTestServices(
+  'fs_mat_repair',
+  'materialize repair',
+);
 
 const eventArb = fc.record({
   customer: fc.constantFrom('a', 'b', 'c'),
