@@ -168,13 +168,25 @@ function jsEvaluator(node: ExprNode): (row: ExprRow) => ScalarValue {
 
 function sameValue(sqlValue: ScalarValue, jsValue: ScalarValue, tolerant: boolean): boolean {
   if (sqlValue === jsValue) return true;
-  if (tolerant && typeof sqlValue === 'number' && typeof jsValue === 'number') {
-    return (
-      Math.abs(sqlValue - jsValue) <=
-      LIBM_RELATIVE_TOLERANCE * Math.max(Math.abs(sqlValue), Math.abs(jsValue))
-    );
+  if (!tolerant) return false;
+  if (typeof sqlValue === 'number' && typeof jsValue === 'number') {
+    return closeNumbers(sqlValue, jsValue);
+  }
+  // A libm result rendered as text (toString of the number, or of its toInt beyond 2^53, where
+  // the int keeps every digit of the float) carries the same last-ulp difference.
+  if (typeof sqlValue === 'string' && typeof jsValue === 'string') {
+    const [a, b] = [Number(sqlValue), Number(jsValue)];
+    return NUMERIC_TEXT.test(sqlValue) && NUMERIC_TEXT.test(jsValue) && closeNumbers(a, b);
   }
   return false;
+}
+
+/** A decimal number's text, as toString renders ints and floats. */
+const NUMERIC_TEXT = /^-?\d+(\.\d+)?(e[+-]?\d+)?$/i;
+
+/** Equal within the libm tolerance, relative to the larger magnitude. */
+function closeNumbers(a: number, b: number): boolean {
+  return Math.abs(a - b) <= LIBM_RELATIVE_TOLERANCE * Math.max(Math.abs(a), Math.abs(b));
 }
 
 /** JSON with -0 visible, for failure messages. */
