@@ -59,11 +59,14 @@ export function hllFromItems(items: readonly number[]): HllSketch {
   return hllMerge([], items);
 }
 
+/** `2^-rank` for every rank an item can carry (its low 6 bits): exact powers of two. */
+const RANK_WEIGHTS = Float64Array.from({ length: 64 }, (_, rank) => 2 ** -rank);
+
 /** The cardinality estimate of a sketch with `2^precision` registers (with small-range correction). */
 export function hllEstimate(sketch: HllSketch, precision: number): number {
   const m = 2 ** precision;
   let harmonic = m - sketch.length; // empty registers contribute 2^0 each
-  for (const item of sketch) harmonic += 2 ** -(item % 64);
+  for (const item of sketch) harmonic += RANK_WEIGHTS[item % 64]!;
   const alpha = 0.7213 / (1 + 1.079 / m);
   const raw = (alpha * m * m) / harmonic;
   const empty = m - sketch.length;

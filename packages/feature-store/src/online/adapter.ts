@@ -7,7 +7,8 @@ export interface KeyedOp {
   readonly op: TileOp;
   /**
    * Makes the update conditional on a range the field carries: the field holds
-   * `"<lo> <hi> <anything>|<text>"` (`lo`, `hi` decimal integers), and the op applies to `<text>`
+   * `"<lo> <hi> <anything>|<text>"` (`lo`, `hi` integers in base 36, digits `0-9a-z` with an
+   * optional leading `-`, as `Number.prototype.toString(36)` writes them), and the op applies to `<text>`
    * (empty: absent) only when `lo <= event ts < hi`, keeping the prefix. An absent field, or one
    * without such a prefix, is left alone. The window cache uses it: a cached window body takes
    * the events that fall inside it.

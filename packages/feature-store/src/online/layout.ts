@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import {
   type AnyFeature,
   type FeatureIR,
@@ -69,6 +70,11 @@ export interface OnlineSource {
    * sorted): what writes leave in the meta hash's `f` field.
    */
   readonly fingerprints: string;
+  /**
+   * 16 hex digits of the SHA-256 of {@link fingerprints}: what writes leave in the meta hash's
+   * `d` field, which a read compares with its own instead of reading the whole map.
+   */
+  readonly fingerprintsDigest: string;
 }
 
 /** Groups online features by source. */
@@ -80,21 +86,23 @@ export function onlineSources(features: readonly OnlineFeature[]): Map<string, O
     groups.set(f.ir.source.name, list);
   }
   return new Map(
-    [...groups].map(([name, list]) => [
-      name,
-      {
+    [...groups].map(([name, list]) => {
+      const fingerprints = JSON.stringify(
+        Object.fromEntries(
+          list.map((f) => [f.feature.name, f.fp] as const).sort(([a], [b]) => (a < b ? -1 : 1)),
+        ),
+      );
+      const source: OnlineSource = {
         source: list[0]!.ir.source,
         features: list,
         maxGrain: Math.max(...list.map((f) => f.ladder.grain)),
         reach: Math.max(0, ...list.filter((f) => !f.ladder.lifetime).map((f) => f.ladder.reach)),
         lifetime: list.some((f) => f.ladder.lifetime),
-        fingerprints: JSON.stringify(
-          Object.fromEntries(
-            list.map((f) => [f.feature.name, f.fp] as const).sort(([a], [b]) => (a < b ? -1 : 1)),
-          ),
-        ),
-      },
-    ]),
+        fingerprints,
+        fingerprintsDigest: createHash('sha256').update(fingerprints).digest('hex').slice(0, 16),
+      };
+      return [name, source] as const;
+    }),
   );
 }
 
@@ -110,7 +118,7 @@ export interface EntityKeys {
   readonly raw: (source: string) => string;
   /**
    * Meta hash of a source: `f` = the last writer's definition fingerprints (see
-   * {@link OnlineSource.fingerprints}), `u` = last write time, `v` = write counter, and the
+   * {@link OnlineSource.fingerprints}), `d` = their digest, `u` = last write time, `v` = write counter, and the
    * window cache (`c:<fp>:<part>`, see {@link OnlineFeature.cacheFields}).
    */
   readonly meta: (source: string) => string;

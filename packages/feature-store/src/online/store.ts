@@ -208,7 +208,9 @@ export interface OnlineStore {
 interface PlannedSource {
   readonly name: string;
   readonly entity: SourceIR['entity'];
-  /** `u`, `f`, then per aggregation of the source: its window-cache fields. */
+  /** This store's fingerprints digest of the source (a meta hash's `d` when it wrote last). */
+  readonly digest: string;
+  /** `u`, `d`, then per aggregation of the source: its window-cache fields. */
   readonly metaFields: readonly string[];
 }
 
@@ -303,7 +305,7 @@ export function createOnlineStore(options: OnlineStoreOptions): OnlineStore {
     const service = Array.isArray(selection)
       ? featureService('online', selection as readonly AnyFeature[])
       : (selection as FeatureService);
-    const sources: { name: string; entity: SourceIR['entity']; metaFields: string[] }[] = [];
+    const sources: (PlannedSource & { metaFields: string[] })[] = [];
     const aggregations = service.dependencies
       .filter((f) => f.ir.kind === 'aggregation')
       .map((f): PlannedAggregation => {
@@ -319,7 +321,12 @@ export function createOnlineStore(options: OnlineStoreOptions): OnlineStore {
         let source = sources.findIndex((s) => s.name === name);
         if (source === -1) {
           source = sources.length;
-          sources.push({ name, entity: online.ir.source.entity, metaFields: ['u', 'f'] });
+          sources.push({
+            name,
+            entity: online.ir.source.entity,
+            digest: sourceOf(name).fingerprintsDigest,
+            metaFields: ['u', 'd'],
+          });
         }
         const fields = sources[source]!.metaFields;
         const metaAt = fields.length;
@@ -541,7 +548,9 @@ export function createOnlineStore(options: OnlineStoreOptions): OnlineStore {
    */
   type BodyPlan = {
     readonly tiles: readonly { layer: Layer; bucket: number; fields: readonly string[] }[];
-    /** `"<lo> <hi> <body start>|"`: stream events with ts in `[lo, hi)` change this body. */
+    /**
+     * `"<lo> <hi> <body start>|"` (base 36): stream events with ts in `[lo, hi)` change this body.
+     */
     readonly cachePrefix: string;
   };
   const bodyPlans = new Map<string, BodyPlan>();
@@ -584,7 +593,7 @@ export function createOnlineStore(options: OnlineStoreOptions): OnlineStore {
           fields: f.codec.parts.map((part) => prefix + part),
         };
       }),
-      cachePrefix: `${streamFrom} ${head} ${start}|`,
+      cachePrefix: `${streamFrom.toString(36)} ${head.toString(36)} ${start.toString(36)}|`,
     };
     // Reads at "now" reuse a handful of plans; parity replays read at many times.
     if (bodyPlans.size >= 4096) bodyPlans.clear();
@@ -653,6 +662,16 @@ export function createOnlineStore(options: OnlineStoreOptions): OnlineStore {
       }),
     );
     const second = readBatch();
+    // Entities whose last writer kept other definitions (another digest): their fingerprint maps,
+    // in the second round trip (written by this store's definitions: none).
+    const fingerprintSlots = rows.map((row, r) =>
+      row.map(({ keys }, s) => {
+        const meta = metaOf(r, s);
+        const source = plan.sources[s]!;
+        if (meta[0] == null || meta[1] === source.digest) return undefined;
+        return second.field(keys.tag, keys.meta(source.name), 'f');
+      }),
+    );
     const missed = rows.flatMap((row, r) =>
       plan.aggregations.flatMap(({ online: f, source }, i) => {
         if (states[r]![i] !== undefined) return [];
@@ -666,21 +685,21 @@ export function createOnlineStore(options: OnlineStoreOptions): OnlineStore {
         return [{ row: r, i, tiles, version }];
       }),
     );
+    const secondReplies = second.groups.length > 0 ? await adapter.read(second.groups) : [];
     if (missed.length > 0) {
-      const tileReplies = await adapter.read(second.groups);
       const refills = new Map<string, { group: WriteGroup; version: string }>();
       for (const { row, i, tiles, version } of missed) {
         const { online: f, source } = plan.aggregations[i]!;
         let state = emptyIntermediate(f.ir.aggregation) as Intermediate;
         for (const tile of tiles) {
-          const texts = tile.map((slot) => textAt(tileReplies, slot));
+          const texts = tile.map((slot) => textAt(secondReplies, slot));
           state = merge(f.ir.aggregation, state as never, f.codec.decode(texts) as never);
         }
         states[row]![i] = state;
         // Fill only bodies that end WINDOW_CACHE_SETTLE_MS before now (writers then send their
         // events' updates to it), of entities written before (the version says when a write
         // raced this read: the fill is then refused).
-        const v = textAt(tileReplies, version);
+        const v = textAt(secondReplies, version);
         const { head, plan: body } = bodies[i]!;
         if (v === null || metaOf(row, source)[0] == null) continue;
         if (q > now || now - head < WINDOW_CACHE_SETTLE_MS) continue;
@@ -742,9 +761,9 @@ export function createOnlineStore(options: OnlineStoreOptions): OnlineStore {
           return [{ ts, eventId, seq, ingestedAt, values: fields }];
         }),
       );
-      // The last writer's definition fingerprints, per source.
-      const writtenFps = row.map(({ group, op }) =>
-        fingerprintsOf(replies[group]![op]![1] ?? null),
+      // The last writer's definition fingerprints, per source (undefined: this store's).
+      const writtenFps = fingerprintSlots[r]!.map((slot) =>
+        slot === undefined ? undefined : fingerprintsOf(textAt(secondReplies, slot)),
       );
       const n = plan.aggregations.length;
       const values: unknown[] = new Array(n);
@@ -753,7 +772,7 @@ export function createOnlineStore(options: OnlineStoreOptions): OnlineStore {
       for (let i = 0; i < n; i++) {
         const { online: f, folder, source } = plan.aggregations[i]!;
         const written = metaOf(r, source)[0] ?? null;
-        const writtenFp = writtenFps[source]?.[f.feature.name];
+        const otherFps = writtenFps[source];
         const head = bodies[i]!.head;
         let state = states[r]![i] as Intermediate;
         for (const event of heads[source]!) {
@@ -762,7 +781,8 @@ export function createOnlineStore(options: OnlineStoreOptions): OnlineStore {
         const cut = f.ladder.cutoff ? f.codec.cut(state, windowStart(f.ir.window, q)) : state;
         let featureStatus: FeatureStatus = 'present';
         if (written === null) featureStatus = 'missing';
-        else if (writtenFp !== f.fp) featureStatus = 'definition_mismatch';
+        else if (otherFps !== undefined && otherFps?.[f.feature.name] !== f.fp)
+          featureStatus = 'definition_mismatch';
         else if (f.ir.window.kind === 'ttl' && cut === null && state !== null)
           featureStatus = 'outside_ttl';
         values[i] =
@@ -881,7 +901,7 @@ function checkEvent(source: SourceIR, event: OnlineEvent, path: string): void {
 }
 
 function metaFields(source: OnlineSource, now: number): Record<string, string> {
-  return { u: String(now), f: source.fingerprints };
+  return { u: String(now), d: source.fingerprintsDigest, f: source.fingerprints };
 }
 
 function metaTtl(source: OnlineSource, lateness: number): number {

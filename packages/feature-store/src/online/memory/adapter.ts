@@ -167,12 +167,12 @@ function parseRange(
 ): { lo: number; hi: number; prefix: string; text: string | null } | null {
   if (current === null) return null;
   const bar = current.indexOf('|');
-  const match = /^(-?\d+) (-?\d+)/.exec(current);
+  const match = /^(-?[0-9a-z]+) (-?[0-9a-z]+)/.exec(current);
   if (bar < 0 || match === null || match[0].length > bar) return null;
   const text = current.slice(bar + 1);
   return {
-    lo: Number(match[1]),
-    hi: Number(match[2]),
+    lo: Number.parseInt(match[1]!, 36),
+    hi: Number.parseInt(match[2]!, 36),
     prefix: current.slice(0, bar + 1),
     text: text === '' ? null : text,
   };

@@ -87,17 +87,23 @@ if guardKey > 0 then
 end
 local counterKey, counterField = tonumber(ARGV[7]), ARGV[8]
 local at = 9
--- The range a ranged field carries ('<lo> <hi> ...|<text>'): lo, hi, prefix, text (false: empty).
+-- An integer in base 36 (tonumber's base 36 takes no sign).
+local function base36(text)
+  if string.sub(text, 1, 1) == '-' then return -tonumber(string.sub(text, 2), 36) end
+  return tonumber(text, 36)
+end
+-- The range a ranged field carries ('<lo> <hi> ...|<text>', lo and hi in base 36): lo, hi,
+-- prefix, text (false: empty).
 local function rangeOf(current)
   if not current then return nil end
   local bar = string.find(current, '|', 1, true)
   if not bar then return nil end
   local prefix = string.sub(current, 1, bar)
-  local lo, hi = string.match(prefix, '^(%-?%d+) (%-?%d+)')
+  local lo, hi = string.match(prefix, '^(%-?[%da-z]+) (%-?[%da-z]+)')
   if not lo then return nil end
   local text = string.sub(current, bar + 1)
   if text == '' then text = false end
-  return tonumber(lo), tonumber(hi), prefix, text
+  return base36(lo), base36(hi), prefix, text
 end
 local applied, duplicates, late = 0, 0, 0
 -- Field values the events' ops produced, by key index and field: read once, written once.

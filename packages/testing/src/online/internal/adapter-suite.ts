@@ -396,9 +396,10 @@ export function describeAdapterSuite(ctx: AdapterSuiteContext): void {
         await adapter.write([
           writeGroup(set.keys, {
             puts: [
-              { key: 2, field: 'c:x', value: '10 20 5|' },
-              { key: 2, field: 'c:y', value: '-5 0 tag|3' },
-              { key: 2, field: 'bad', value: 'x 20|1' },
+              // Ranges in base 36: [10, 20) and [-41, 0).
+              { key: 2, field: 'c:x', value: 'a k 5|' },
+              { key: 2, field: 'c:y', value: '-15 0 tag|3' },
+              { key: 2, field: 'bad', value: 'A k|1' },
               { key: 2, field: 'bare', value: '10 20' },
             ],
           }),
@@ -408,7 +409,12 @@ export function describeAdapterSuite(ctx: AdapterSuiteContext): void {
         ]);
         await adapter.write([
           writeGroup(set.keys, {
-            events: [event('y', -1, 'c:y'), event('m', 12, 'bad'), event('n', 12, 'bare')],
+            events: [
+              event('y', -1, 'c:y'),
+              event('z', -42, 'c:y'),
+              event('m', 12, 'bad'),
+              event('n', 12, 'bare'),
+            ],
           }),
         ]);
         const [meta, tile] = await readOne(adapter, [
@@ -419,11 +425,11 @@ export function describeAdapterSuite(ctx: AdapterSuiteContext): void {
         ]);
         const [x, y, ...rest] = meta!;
         const text = (field: string | null) => field!.slice(field!.indexOf('|') + 1);
-        expect(x!.slice(0, x!.indexOf('|') + 1)).toBe('10 20 5|');
+        expect(x!.slice(0, x!.indexOf('|') + 1)).toBe('a k 5|');
         expect(canonicalReply([text(x!)])).toEqual(['#2']);
         expect(canonicalReply([text(y!)])).toEqual(['#4']);
-        expect(rest).toEqual(['x 20|1', '10 20', null]);
-        expect(canonicalReply(tile!)).toEqual(['#9']);
+        expect(rest).toEqual(['A k|1', '10 20', null]);
+        expect(canonicalReply(tile!)).toEqual(['#10']);
       }));
 
     it('a guard refuses the whole group unless its field holds the expected text', () =>
@@ -826,11 +832,12 @@ const groupArb: fc.Arbitrary<GroupMaker> = fc
           field: fc.constantFrom(...FIELD_KINDS.map((k) => `${k}:put`)),
           value: fc.constantFrom('1', '2.5', '[1,2]', 'text', ''),
         }),
-        // Ranged fields (empty text), well-formed or not.
+        // Ranged fields (empty text), well-formed (base 36: [5, 30), [0, 10), [-4, 3), [20, 10))
+        // or not.
         fc.record({
           key: fc.constantFrom(3, 4),
           field: fc.constantFrom(...FIELD_KINDS.map((k) => `${k}:r`)),
-          value: fc.constantFrom('5 30 t|', '0 10 9|', '-4 3 |', '20 10 x|', 'x 1|', '5 30', ''),
+          value: fc.constantFrom('5 u t|', '0 a 9|', '-4 3 |', 'k a x|', 'X 1|', '5 u', ''),
         }),
       ),
       { maxLength: 3 },
@@ -840,7 +847,7 @@ const groupArb: fc.Arbitrary<GroupMaker> = fc
       undefined,
       { key: 3, field: 'v', equals: null },
       { key: 3, field: 'v', equals: '1' },
-      { key: 4, field: 'add:r', equals: '5 30 t|' },
+      { key: 4, field: 'add:r', equals: '5 u t|' },
     ),
     deletes: fc.array(
       fc.record({
