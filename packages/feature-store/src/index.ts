@@ -47,6 +47,7 @@ export type {
   WriteGroup,
   WriteOutcome,
 } from './online/adapter.js';
+export { RANGED_PART_SEPARATOR } from './online/adapter.js';
 export {
   LATE_SLACK_MS,
   type MaterializeOptions,

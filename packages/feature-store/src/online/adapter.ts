@@ -8,13 +8,22 @@ export interface KeyedOp {
   /**
    * Makes the update conditional on a range the field carries: the field holds
    * `"<lo> <hi> <anything>|<text>"` (`lo`, `hi` integers in base 36, digits `0-9a-z` with an
-   * optional leading `-`, as `Number.prototype.toString(36)` writes them), and the op applies to `<text>`
-   * (empty: absent) only when `lo <= event ts < hi`, keeping the prefix. An absent field, or one
-   * without such a prefix, is left alone. The window cache uses it: a cached window body takes
-   * the events that fall inside it.
+   * optional leading `-`, as `Number.prototype.toString(36)` writes them), and the op applies to
+   * part `slot` of `<text>` only when `lo <= event ts < hi`, keeping the prefix. An absent field,
+   * or one without such a prefix, is left alone. The window cache uses it: a cached window body
+   * takes the events that fall inside it.
    */
   readonly ranged?: true;
+  /**
+   * With `ranged`: the part of `<text>` the op applies to. `<text>` holds parts separated by
+   * {@link RANGED_PART_SEPARATOR} (an empty part: absent); the op's result replaces part `slot`, and parts missing
+   * before it are added empty. Default 0.
+   */
+  readonly slot?: number;
 }
+
+/** Separates the parts of a ranged field's text (see {@link KeyedOp.slot}). */
+export const RANGED_PART_SEPARATOR = '\x1f';
 
 /** One streamed event's updates. */
 export interface StreamedEvent {

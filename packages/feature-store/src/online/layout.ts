@@ -25,11 +25,12 @@ export interface OnlineFeature {
   /** `l` for lifetime ladders (tiles never expire), `w` otherwise. */
   readonly tileClass: 'l' | 'w';
   /**
-   * Fields of the feature's window cache in the entity's meta hash, in codec part order: each
-   * holds `"<lo> <hi> <body start>|<part text>"`, the read the cached body answers and the body
-   * state (the merged covering tiles).
+   * The field of the feature's window cache in the entity's meta hash: it holds
+   * `"<lo> <hi> <body start>|<parts>"`, the read the cached body answers (base 36) and the body
+   * state (the merged covering tiles) as its codec parts, in order, separated by `\x1f` (an
+   * empty part: absent).
    */
-  readonly cacheFields: readonly string[];
+  readonly cacheField: string;
 }
 
 /** Tiles of both layers live in hashes, one per entity, source, class and 2^30 ms bucket. */
@@ -51,7 +52,7 @@ export function onlineFeature(feature: AnyFeature): OnlineFeature {
     ladder,
     codec,
     tileClass: ladder.lifetime ? 'l' : 'w',
-    cacheFields: codec.parts.map((part) => `c:${fp}:${part}`),
+    cacheField: `c:${fp}`,
   };
 }
 
@@ -119,7 +120,7 @@ export interface EntityKeys {
   /**
    * Meta hash of a source: `f` = the last writer's definition fingerprints (see
    * {@link OnlineSource.fingerprints}), `d` = their digest, `u` = last write time, `v` = write counter, and the
-   * window cache (`c:<fp>:<part>`, see {@link OnlineFeature.cacheFields}).
+   * window cache (`c:<fp>`, see {@link OnlineFeature.cacheField}).
    */
   readonly meta: (source: string) => string;
   /** Tile hash of a layer, source, class and bucket. */

@@ -24,13 +24,14 @@ import {
   windowStart,
 } from '@tandem/core';
 import { compileRowCompletion, type RowCompletion } from '../internal/derive.js';
-import type {
-  FieldRef,
-  KeyedOp,
-  OnlineAdapter,
-  ReadOp,
-  WriteGroup,
-  WriteOutcome,
+import {
+  type FieldRef,
+  type KeyedOp,
+  type OnlineAdapter,
+  RANGED_PART_SEPARATOR,
+  type ReadOp,
+  type WriteGroup,
+  type WriteOutcome,
 } from './adapter.js';
 import {
   bucketOf,
@@ -66,6 +67,21 @@ function fingerprintsOf(text: string | null): Readonly<Record<string, string>> |
     parsedFingerprints.set(text, parsed);
   }
   return parsed;
+}
+
+/** A cached window body's codec parts (null: absent), from its field text after the prefix. */
+function cachedParts(text: string, from: number): (string | null)[] {
+  if (text.length === from) return [null];
+  const parts: (string | null)[] = text.slice(from).split(RANGED_PART_SEPARATOR);
+  for (let p = 0; p < parts.length; p++) if (parts[p] === '') parts[p] = null;
+  return parts;
+}
+
+/** The field text (after the prefix) of a window body's codec parts: empty when all are absent. */
+function cachedText(parts: readonly (string | null)[]): string {
+  return parts.every((part) => part === null)
+    ? ''
+    : parts.map((part) => part ?? '').join(RANGED_PART_SEPARATOR);
 }
 
 /** Index of the meta hash in a write group's keys. */
@@ -219,7 +235,7 @@ interface PlannedAggregation {
   readonly folder: FeatureFolder;
   /** Index of its source in `ServicePlan.sources`. */
   readonly source: number;
-  /** Position of its first window-cache field in the source's meta fields. */
+  /** Position of its window-cache field in the source's meta fields. */
   readonly metaAt: number;
 }
 
@@ -330,7 +346,7 @@ export function createOnlineStore(options: OnlineStoreOptions): OnlineStore {
         }
         const fields = sources[source]!.metaFields;
         const metaAt = fields.length;
-        fields.push(...online.cacheFields);
+        fields.push(online.cacheField);
         return { online, folder: compileFolder(online.ir), source, metaAt };
       });
     const inputsOf = new Map(
@@ -431,8 +447,8 @@ export function createOnlineStore(options: OnlineStoreOptions): OnlineStore {
           // WINDOW_CACHE_SETTLE_MS), so only older events can fall inside one.
           if (event.ts < headStart(f.ladder, now)) {
             for (const op of featureOps) {
-              const part = f.codec.parts.indexOf(op.part);
-              ops.push({ key: META, field: f.cacheFields[part]!, op, ranged: true });
+              const slot = f.codec.parts.indexOf(op.part);
+              ops.push({ key: META, field: f.cacheField, op, ranged: true, slot });
             }
           }
         }
@@ -484,9 +500,10 @@ export function createOnlineStore(options: OnlineStoreOptions): OnlineStore {
       const indexOf = new Map<number, number>();
       const puts: { key: number; field: string; value: string }[] = [];
       // New batch tiles may change what cached window bodies hold: drop every cached body.
-      const deletes: { key: number; field: string }[] = source.features.flatMap((f) =>
-        f.cacheFields.map((field) => ({ key: META, field })),
-      );
+      const deletes: { key: number; field: string }[] = source.features.map((f) => ({
+        key: META,
+        field: f.cacheField,
+      }));
       // Tiles come feature by feature, in start order: the feature and the tile hash of the
       // previous tile are looked up again only when they change.
       let f: OnlineFeature | undefined;
@@ -646,19 +663,14 @@ export function createOnlineStore(options: OnlineStoreOptions): OnlineStore {
       return replies[at.group]![at.op]!;
     };
 
-    // Window bodies: from the cache when every field carries this read's prefix, else from the
+    // Window bodies: from the cache when its field carries this read's prefix, else from the
     // tiles (a second round trip, for the misses only), whose merge then refills the cache.
     const states: (Intermediate | undefined)[][] = rows.map((_, r) =>
       plan.aggregations.map(({ online: f, source, metaAt }, i) => {
-        const meta = metaOf(r, source);
+        const text = metaOf(r, source)[metaAt];
         const prefix = bodies[i]!.plan.cachePrefix;
-        const texts: (string | null)[] = [];
-        for (let p = 0; p < f.cacheFields.length; p++) {
-          const text = meta[metaAt + p];
-          if (text == null || !text.startsWith(prefix)) return undefined;
-          texts.push(text.length === prefix.length ? null : text.slice(prefix.length));
-        }
-        return f.codec.decode(texts);
+        if (text == null || !text.startsWith(prefix)) return undefined;
+        return f.codec.decode(cachedParts(text, prefix.length));
       }),
     );
     const second = readBatch();
@@ -727,12 +739,10 @@ export function createOnlineStore(options: OnlineStoreOptions): OnlineStore {
         }
         if (refill.version !== v) continue;
         const puts = refill.group.puts as { key: number; field: string; value: string }[];
-        f.codec.encode(state).forEach((text, p) => {
-          puts.push({
-            key: META,
-            field: f.cacheFields[p]!,
-            value: body.cachePrefix + (text ?? ''),
-          });
+        puts.push({
+          key: META,
+          field: f.cacheField,
+          value: body.cachePrefix + cachedText(f.codec.encode(state)),
         });
       }
       if (refills.size > 0) {

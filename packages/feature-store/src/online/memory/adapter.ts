@@ -1,4 +1,11 @@
-import type { OnlineAdapter, ReadOp, ReadReply, WriteGroup, WriteOutcome } from '../adapter.js';
+import {
+  type OnlineAdapter,
+  RANGED_PART_SEPARATOR,
+  type ReadOp,
+  type ReadReply,
+  type WriteGroup,
+  type WriteOutcome,
+} from '../adapter.js';
 import { applyTileOp } from './apply-op.js';
 
 type Entry =
@@ -74,7 +81,7 @@ export function memoryAdapter(options: MemoryAdapterOptions = {}): OnlineAdapter
       }
       if (event.id !== '') seen.set(event.id, event.ts);
       zset(rawKey).set(event.raw, event.ts);
-      for (const { key, field, op, ranged } of event.ops) {
+      for (const { key, field, op, ranged, slot = 0 } of event.ops) {
         const fields = hash(group.keys[key]!);
         const current = fields.get(field) ?? null;
         if (ranged === undefined) {
@@ -83,7 +90,10 @@ export function memoryAdapter(options: MemoryAdapterOptions = {}): OnlineAdapter
         }
         const range = parseRange(current);
         if (range === null || event.ts < range.lo || event.ts >= range.hi) continue;
-        fields.set(field, range.prefix + applyTileOp(range.text, op));
+        const parts = range.text === null ? [] : range.text.split(RANGED_PART_SEPARATOR);
+        while (parts.length <= slot) parts.push('');
+        parts[slot] = applyTileOp(parts[slot] || null, op);
+        fields.set(field, range.prefix + parts.join(RANGED_PART_SEPARATOR));
       }
       applied++;
     }

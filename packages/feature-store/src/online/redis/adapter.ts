@@ -54,10 +54,10 @@ export function redisAdapter(options: RedisAdapterOptions): OnlineAdapter {
       // One string per event: a script argument costs Redis a Lua string, and ioredis a
       // conversion, whatever its size.
       let ops = '';
-      for (const { key, field, op, ranged } of event.ops) {
+      for (const { key, field, op, ranged, slot = 0 } of event.ops) {
         const arg = op.kind === 'poison' ? '' : op.arg;
         const k = op.kind === 'newest' || op.kind === 'oldest' ? op.k : '';
-        ops += `${key + 1}\x1f${field}\x1f${op.kind}\x1f${arg}\x1f${k}\x1f${ranged ? '1' : ''}\x1e`;
+        ops += `${key + 1}\x1f${field}\x1f${op.kind}\x1f${arg}\x1f${k}\x1f${ranged ? slot : ''}\x1e`;
       }
       args.push(event.id, event.ts, event.raw, ops);
     }

@@ -5,7 +5,8 @@
  * WRITE: KEYS = the group's keys; ARGV = lateBefore, trimBefore, guard (key index or 0, field,
  * "1" when a value is expected or "0" for an absent field, value), counter (key index or 0,
  * field), nEvents, then per event (id, ts, raw, ops: one string holding, per op, key index
- * (1-based), field, kind, arg, k, "1" for a ranged op or "", separated by \x1f and ended by \x1e;
+ * (1-based), field, kind, arg, k, the slot of a ranged op or "", separated by \x1f and ended by
+ * \x1e;
  * no part of an op contains either), nPutKeys, then per
  * key put to (key index, nFields, then nFields field-value pairs: one HSET per key and 1000
  * pairs), nDeletes, then per delete (key index, field), nMeta, then per meta
@@ -133,7 +134,17 @@ for _ = 1, nEvents do
       else
         local lo, hi, prefix, text = rangeOf(current)
         if lo and lo <= ts and ts < hi then
-          fields[field] = prefix .. apply(text, kind, arg, tonumber(k))
+          -- The op applies to part 'slot' of the text (parts separated by \\x1f; empty: absent).
+          local parts = {}
+          if text then
+            for part in string.gmatch(text .. '\\31', '([^\\31]*)\\31') do parts[#parts + 1] = part end
+          end
+          local slot = tonumber(ranged) + 1
+          for i = #parts + 1, slot do parts[i] = '' end
+          local part = parts[slot]
+          if part == '' then part = false end
+          parts[slot] = apply(part, kind, arg, tonumber(k))
+          fields[field] = prefix .. table.concat(parts, '\\31')
         end
       end
     end

@@ -387,9 +387,10 @@ export function describeAdapterSuite(ctx: AdapterSuiteContext): void {
     it('applies a ranged op only to events whose ts is in the range its field carries', () =>
       run(async ({ adapter, prefix }) => {
         const set = entityKeySet(prefix, 'ranged');
-        const event = (id: string, ts: number, field = 'c:x'): StreamedEvent => {
+        const event = (id: string, ts: number, field = 'c:x', slot?: number): StreamedEvent => {
           const plain = streamed(id, ts, [add(1)]);
-          return { ...plain, ops: [{ key: 2, field, op: add(1), ranged: true }, ...plain.ops] };
+          const ranged = { key: 2, field, op: add(1), ranged: true as const };
+          return { ...plain, ops: [slot === undefined ? ranged : { ...ranged, slot }, ...plain.ops] };
         };
         // No field yet: the ranged op is skipped (nothing created), the plain one applies.
         await adapter.write([writeGroup(set.keys, { events: [event('a', 15)] })]);
@@ -401,6 +402,19 @@ export function describeAdapterSuite(ctx: AdapterSuiteContext): void {
               { key: 2, field: 'c:y', value: '-15 0 tag|3' },
               { key: 2, field: 'bad', value: 'A k|1' },
               { key: 2, field: 'bare', value: '10 20' },
+              // Parts: the op applies to its slot, empty parts are absent, missing ones are added.
+              { key: 2, field: 'c:p', value: 'a k 5|7\x1f\x1f2' },
+            ],
+          }),
+        ]);
+        await adapter.write([
+          writeGroup(set.keys, {
+            events: [
+              event('p1', 11, 'c:p', 1),
+              event('p2', 12, 'c:p', 2),
+              event('p3', 13, 'c:p', 4),
+              event('p4', 14, 'c:p', 0),
+              event('p5', 25, 'c:p', 3),
             ],
           }),
         ]);
@@ -419,17 +433,22 @@ export function describeAdapterSuite(ctx: AdapterSuiteContext): void {
         ]);
         const [meta, tile] = await readOne(adapter, [
           [
-            { kind: 'fields', key: set.meta, fields: ['c:x', 'c:y', 'bad', 'bare', 'c:absent'] },
+            {
+              kind: 'fields',
+              key: set.meta,
+              fields: ['c:x', 'c:y', 'bad', 'bare', 'c:absent', 'c:p'],
+            },
             { kind: 'fields', key: set.tiles[0], fields: ['x'] },
           ],
         ]);
-        const [x, y, ...rest] = meta!;
+        const [x, y, bad, bare, absent, p] = meta!;
         const text = (field: string | null) => field!.slice(field!.indexOf('|') + 1);
         expect(x!.slice(0, x!.indexOf('|') + 1)).toBe('a k 5|');
         expect(canonicalReply([text(x!)])).toEqual(['#2']);
         expect(canonicalReply([text(y!)])).toEqual(['#4']);
-        expect(rest).toEqual(['A k|1', '10 20', null]);
-        expect(canonicalReply(tile!)).toEqual(['#10']);
+        expect([bad, bare, absent]).toEqual(['A k|1', '10 20', null]);
+        expect(canonicalText(p!)).toBe('a k 5|#8\x1f#1\x1f#3\x1f\x1f#1');
+        expect(canonicalReply(tile!)).toEqual(['#15']);
       }));
 
     it('a guard refuses the whole group unless its field holds the expected text', () =>
@@ -803,6 +822,7 @@ const eventArb = fc
           key: fc.constantFrom(3, 4),
           op: opArb(kind),
           ranged: fc.boolean(),
+          slot: fc.option(fc.integer({ min: 0, max: 2 }), { nil: undefined }),
         }),
       ),
       { maxLength: 6 },
@@ -813,8 +833,10 @@ const eventArb = fc
       id,
       ts,
       raw,
-      ops: ops.map(({ kind, key, op, ranged }) =>
-        ranged ? { key, field: `${kind}:r`, op, ranged: true } : { key, field: kind, op },
+      ops: ops.map(({ kind, key, op, ranged, slot }) =>
+        ranged
+          ? { key, field: `${kind}:r`, op, ranged: true, ...(slot === undefined ? {} : { slot }) }
+          : { key, field: kind, op },
       ),
     }),
   );

@@ -1,5 +1,5 @@
 import { eventOrderKey, type ScalarValue, type TileOp } from '@tandem/core';
-import type { ReadReply } from '@tandem/feature-store';
+import { RANGED_PART_SEPARATOR, type ReadReply } from '@tandem/feature-store';
 import fc from 'fast-check';
 
 /** A value with its event order (DESIGN §3), as `greatest` / `newest` / `oldest` entries hold. */
@@ -148,10 +148,16 @@ const NUMBER = /^[-+]?(\d+\.?\d*|\.\d+)(e[-+]?\d+)?$/i;
 /**
  * A field text in a form that two conforming engines agree on: decimal texts by their double
  * (Lua writes `%.17g`, JavaScript the shortest round trip; both are exact), JSON lists by their
- * parsed content (cjson escapes `/`, JSON.stringify does not); anything else as it is.
+ * parsed content (cjson escapes `/`, JSON.stringify does not), a ranged field's text
+ * (`"<range>|<parts>"`) part by part; anything else as it is.
  */
 export function canonicalText(text: string | null): string | null {
   if (text === null) return null;
+  const bar = text.indexOf('|');
+  if (bar >= 0 && !text.startsWith('[')) {
+    const parts = text.slice(bar + 1).split(RANGED_PART_SEPARATOR);
+    return `${text.slice(0, bar + 1)}${parts.map((part) => canonicalText(part)).join(RANGED_PART_SEPARATOR)}`;
+  }
   if (NUMBER.test(text)) {
     const x = Number(text);
     return `#${x === 0 ? 0 : x}`;
