@@ -390,7 +390,10 @@ export function describeAdapterSuite(ctx: AdapterSuiteContext): void {
         const event = (id: string, ts: number, field = 'c:x', slot?: number): StreamedEvent => {
           const plain = streamed(id, ts, [add(1)]);
           const ranged = { key: 2, field, op: add(1), ranged: true as const };
-          return { ...plain, ops: [slot === undefined ? ranged : { ...ranged, slot }, ...plain.ops] };
+          return {
+            ...plain,
+            ops: [slot === undefined ? ranged : { ...ranged, slot }, ...plain.ops],
+          };
         };
         // No field yet: the ranged op is skipped (nothing created), the plain one applies.
         await adapter.write([writeGroup(set.keys, { events: [event('a', 15)] })]);
