@@ -45,7 +45,7 @@ import {
   onlineSources,
   tileFieldPrefix,
 } from './layout.js';
-import { readBatch, textAt } from './read-batch.js';
+import { type ReadSlot, readBatch, textAt } from './read-batch.js';
 
 /**
  * How long after its end a window body may be cached, ms. Writers send an event's updates to the
@@ -684,9 +684,10 @@ export function createOnlineStore(options: OnlineStoreOptions): OnlineStore {
         return second.field(keys.tag, keys.meta(source.name), 'f');
       }),
     );
-    const missed = rows.flatMap((row, r) =>
-      plan.aggregations.flatMap(({ online: f, source }, i) => {
-        if (states[r]![i] !== undefined) return [];
+    const missed: { row: number; i: number; tiles: ReadSlot[][]; version: ReadSlot }[] = [];
+    rows.forEach((row, r) => {
+      plan.aggregations.forEach(({ online: f, source }, i) => {
+        if (states[r]![i] !== undefined) return;
         const { keys } = row[source]!;
         const sourceName = f.ir.source.name;
         const tiles = bodies[i]!.plan.tiles.map((tile) => {
@@ -694,9 +695,9 @@ export function createOnlineStore(options: OnlineStoreOptions): OnlineStore {
           return tile.fields.map((field) => second.field(keys.tag, name, field));
         });
         const version = second.field(keys.tag, keys.meta(sourceName), 'v');
-        return [{ row: r, i, tiles, version }];
-      }),
-    );
+        missed.push({ row: r, i, tiles, version });
+      });
+    });
     const secondReplies = second.groups.length > 0 ? await adapter.read(second.groups) : [];
     if (missed.length > 0) {
       const refills = new Map<string, { group: WriteGroup; version: string }>();
@@ -758,9 +759,10 @@ export function createOnlineStore(options: OnlineStoreOptions): OnlineStore {
 
     return rows.map((row, r) => {
       // Raw-head events, parsed once per source.
-      const heads = row.map(({ group, op }) =>
-        replies[group]![op + 1]!.flatMap((member): SourceEvent[] => {
-          if (member === null) return [];
+      const heads = row.map(({ group, op }) => {
+        const events: SourceEvent[] = [];
+        for (const member of replies[group]![op + 1]!) {
+          if (member === null) continue;
           const [ts, eventId, seq, ingestedAt, fields] = JSON.parse(member) as [
             number,
             string | null,
@@ -768,9 +770,10 @@ export function createOnlineStore(options: OnlineStoreOptions): OnlineStore {
             number | null,
             Record<string, ScalarValue>,
           ];
-          return [{ ts, eventId, seq, ingestedAt, values: fields }];
-        }),
-      );
+          events.push({ ts, eventId, seq, ingestedAt, values: fields });
+        }
+        return events;
+      });
       // The last writer's definition fingerprints, per source (undefined: this store's).
       const writtenFps = fingerprintSlots[r]!.map((slot) =>
         slot === undefined ? undefined : fingerprintsOf(textAt(secondReplies, slot)),
