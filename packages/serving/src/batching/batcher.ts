@@ -55,10 +55,16 @@ export class MicroBatcher<TItem, TResult> {
   private running = 0;
   private due = false;
   private closing = false;
-  private timer:
-    | { readonly kind: 'timeout'; readonly handle: NodeJS.Timeout }
-    | { readonly kind: 'immediate'; readonly handle: NodeJS.Immediate }
-    | undefined;
+  // The pending dispatch: a timeout (waiting for `maxDelayMs`) or an immediate (the end of this
+  // event-loop turn).
+  private timeout: NodeJS.Timeout | undefined;
+  private immediate: NodeJS.Immediate | undefined;
+  private readonly fire = () => {
+    this.timeout = undefined;
+    this.immediate = undefined;
+    this.due = true;
+    this.flush();
+  };
   private idleWaiters: (() => void)[] = [];
 
   constructor(private readonly options: MicroBatcherOptions<TItem, TResult>) {
@@ -126,27 +132,19 @@ export class MicroBatcher<TItem, TResult> {
   }
 
   private arm(): void {
-    if (this.timer !== undefined || this.due) return;
+    if (this.timeout !== undefined || this.immediate !== undefined || this.due) return;
     const oldest = this.queue[0];
     if (oldest === undefined) return;
-    const fire = () => {
-      this.timer = undefined;
-      this.due = true;
-      this.flush();
-    };
     const wait = this.maxDelayMs - (performance.now() - oldest.at);
-    this.timer =
-      wait <= 0
-        ? { kind: 'immediate', handle: setImmediate(fire) }
-        : { kind: 'timeout', handle: setTimeout(fire, wait) };
+    if (wait <= 0) this.immediate = setImmediate(this.fire);
+    else this.timeout = setTimeout(this.fire, wait);
   }
 
   private disarm(): void {
-    const timer = this.timer;
-    if (timer === undefined) return;
-    if (timer.kind === 'timeout') clearTimeout(timer.handle);
-    else clearImmediate(timer.handle);
-    this.timer = undefined;
+    if (this.timeout !== undefined) clearTimeout(this.timeout);
+    if (this.immediate !== undefined) clearImmediate(this.immediate);
+    this.timeout = undefined;
+    this.immediate = undefined;
   }
 
   private flush(): void {
@@ -174,10 +172,11 @@ export class MicroBatcher<TItem, TResult> {
   private dispatch(batch: Pending<TItem, TResult>[]): void {
     this.running++;
     const started = performance.now();
-    const queueMs = batch.map((p) => started - p.at);
+    const items: TItem[] = new Array(batch.length);
+    for (let i = 0; i < batch.length; i++) items[i] = batch[i]!.item;
     let outcome: Promise<readonly TResult[]>;
     try {
-      outcome = this.options.run(batch.map((p) => p.item));
+      outcome = this.options.run(items);
     } catch (error) {
       outcome = Promise.reject(error);
     }
@@ -189,35 +188,28 @@ export class MicroBatcher<TItem, TResult> {
             `a batch of ${batch.length} produced ${Array.isArray(results) ? results.length : 'no'} results`,
           );
           for (const p of batch) p.reject(error);
-          this.finish(batch, queueMs, started, false);
+          this.finish(batch, started, false);
           return;
         }
-        batch.forEach((p, i) => {
-          p.resolve(results[i] as TResult);
-        });
-        this.finish(batch, queueMs, started, true);
+        for (let i = 0; i < batch.length; i++) batch[i]!.resolve(results[i] as TResult);
+        this.finish(batch, started, true);
       },
       (error: unknown) => {
         for (const p of batch) p.reject(error);
-        this.finish(batch, queueMs, started, false);
+        this.finish(batch, started, false);
       },
     );
   }
 
-  private finish(
-    batch: readonly Pending<TItem, TResult>[],
-    queueMs: readonly number[],
-    started: number,
-    ok: boolean,
-  ): void {
+  private finish(batch: readonly Pending<TItem, TResult>[], started: number, ok: boolean): void {
     this.running--;
+    const onBatch = this.options.onBatch;
     try {
-      this.options.onBatch?.({
-        size: batch.length,
-        queueMs,
-        runMs: performance.now() - started,
-        ok,
-      });
+      if (onBatch !== undefined) {
+        const queueMs: number[] = new Array(batch.length);
+        for (let i = 0; i < batch.length; i++) queueMs[i] = started - batch[i]!.at;
+        onBatch({ size: batch.length, queueMs, runMs: performance.now() - started, ok });
+      }
     } catch {
       // A metrics hook must never break the request path.
     }

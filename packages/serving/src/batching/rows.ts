@@ -89,9 +89,9 @@ export function stackRows<T extends MatrixType>(
   rows: readonly EncodedRow[],
 ): Tensor<T> {
   const data = allocate(type, rows.length * width) as TensorDataMap[MatrixType];
-  rows.forEach((row, i) => {
-    (data as Float32Array).set(row as Float32Array, i * width);
-  });
+  for (let i = 0; i < rows.length; i++) {
+    (data as Float32Array).set(rows[i] as Float32Array, i * width);
+  }
   return { type, dims: [rows.length, width], data: data as TensorDataMap[T] };
 }
 
@@ -104,8 +104,11 @@ export function splitRows(
   outputs: Readonly<Record<string, Tensor>>,
   count: number,
 ): Record<string, Tensor>[] {
-  const results: Record<string, Tensor>[] = Array.from({ length: count }, () => ({}));
-  for (const [name, tensor] of Object.entries(outputs)) {
+  const results: Record<string, Tensor>[] = new Array(count);
+  for (let i = 0; i < count; i++) results[i] = {};
+  for (const name in outputs) {
+    if (!Object.hasOwn(outputs, name)) continue;
+    const tensor = outputs[name]!;
     if (tensor.dims.length === 0 || tensor.dims[0] !== count) {
       for (const result of results) result[name] = tensor;
       continue;
@@ -144,8 +147,15 @@ export interface RowBatchRunnerOptions {
 export function rowBatchRunner(
   options: RowBatchRunnerOptions,
 ): (rows: readonly EncodedRow[]) => Promise<Record<string, Tensor>[]> {
+  const storage = allocate(options.type, 0).constructor;
   return async (rows) => {
-    const input = stackRows(options.type, options.width, rows);
+    // A lone row of the input's storage (what `encodeRow` made for this run) is the input as it
+    // is, without a copy.
+    const only = rows.length === 1 && rows[0]!.constructor === storage ? rows[0] : undefined;
+    const input: Tensor =
+      only !== undefined && only.length === options.width
+        ? { type: options.type, dims: [1, options.width], data: only }
+        : stackRows(options.type, options.width, rows);
     const outputs = await options.run({ [options.inputName]: input }, options.outputs);
     return splitRows(outputs, rows.length);
   };

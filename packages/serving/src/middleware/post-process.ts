@@ -60,7 +60,9 @@ export function outputValues(
   outputs: Readonly<Record<string, Tensor>>,
 ): Record<string, OutputValue> {
   const values: Record<string, OutputValue> = {};
-  for (const [name, tensor] of Object.entries(outputs)) values[name] = outputValue(tensor);
+  for (const name in outputs) {
+    if (Object.hasOwn(outputs, name)) values[name] = outputValue(outputs[name]!);
+  }
   return values;
 }
 

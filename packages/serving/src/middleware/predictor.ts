@@ -1,6 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import { context, isSpanContextValid, type Tracer, trace } from '@opentelemetry/api';
+import {
+  context,
+  INVALID_SPAN_CONTEXT,
+  isSpanContextValid,
+  type Tracer,
+  trace,
+} from '@opentelemetry/api';
 import type { FeatureService } from '@tandem/core';
 import { loadTrainingStatistics, type TrainingStatistics } from '@tandem/feature-store';
 import type { Logger } from 'pino';
@@ -452,9 +458,10 @@ export function createPredictor(options: PredictorOptions): Predictor {
     const request = parsed.data as Record<string, unknown>;
     const entity: Record<string, EntityKeyValue> = {};
     const requestData: Record<string, unknown> = {};
-    for (const [key, value] of Object.entries(request)) {
-      if (info.keys.includes(key)) entity[key] = value as EntityKeyValue;
-      else requestData[key] = value;
+    for (const key in request) {
+      if (!Object.hasOwn(request, key)) continue;
+      if (info.keys.includes(key)) entity[key] = request[key] as EntityKeyValue;
+      else requestData[key] = request[key];
     }
     return { request, entity, requestData };
   };
@@ -469,13 +476,11 @@ export function createPredictor(options: PredictorOptions): Predictor {
     requestData: readonly Record<string, unknown>[],
     at: number | undefined,
   ): Promise<OnlineFeatureRow[]> => {
-    const read = () =>
-      store.getOnlineFeatures({
-        service,
-        entities,
-        requestData,
-        ...(at === undefined ? {} : { at }),
-      });
+    const request: Parameters<FeatureReader['getOnlineFeatures']>[0] =
+      at === undefined
+        ? { service, entities, requestData }
+        : { service, entities, requestData, at };
+    const read = () => store.getOnlineFeatures(request);
     const started = performance.now();
     let rows: OnlineFeatureRow[];
     try {
@@ -803,15 +808,12 @@ export function createPredictor(options: PredictorOptions): Predictor {
           span.setAttribute('tandem.fallback', fallbackReason);
         }
         outcome = fallback === undefined ? 'ok' : 'fallback';
-        const result: PredictionResult = {
-          id,
-          prediction,
-          model: { name: model.name, version: model.version },
-          ...(fallback === undefined ? {} : { fallback }),
-          ...(predictOptions.features === true && row !== undefined
-            ? { features: row.values }
-            : {}),
-        };
+        // Optional keys are added, not spread (a spread allocates an object per request).
+        const result: {
+          -readonly [K in keyof PredictionResult]: PredictionResult[K];
+        } = { id, prediction, model: { name: model.name, version: model.version } };
+        if (fallback !== undefined) result.fallback = fallback;
+        if (predictOptions.features === true && row !== undefined) result.features = row.values;
         const latencyMs = performance.now() - started;
         if (predictionLog?.sampled(entity))
           predictionLog.record({
@@ -872,8 +874,11 @@ export function createPredictor(options: PredictorOptions): Predictor {
     };
     // A no-op span (no OpenTelemetry SDK registered: not recording, no trace) is not made the
     // active one: the spans below it would see the same parent either way, and making it active
-    // copies the context on every request.
-    return span.isRecording() || isSpanContextValid(span.spanContext())
+    // copies the context on every request. (The no-op span's context is the shared invalid one:
+    // compared first, it spares the validity check's regular expressions.)
+    const spanContext = span.spanContext();
+    return span.isRecording() ||
+      (spanContext !== INVALID_SPAN_CONTEXT && isSpanContextValid(spanContext))
       ? context.with(trace.setSpan(context.active(), span), answer)
       : answer();
   };

@@ -10,7 +10,7 @@ import { httpErrorOf, ServingError } from '../errors/errors.js';
 import { ModelRegistry } from '../models/registry.js';
 import { oipRouter } from '../oip/router.js';
 import { checkMiddlewareOptions, type MiddlewareOptions, predictorPart } from './options.js';
-import { createPredictor, type Predictor } from './predictor.js';
+import { createPredictor, type PredictOptions, type Predictor } from './predictor.js';
 
 /** The Express router of `middleware()`, with the predictor behind it. */
 export type TandemRouter = Router & {
@@ -64,12 +64,13 @@ export function middleware(options: MiddlewareOptions): TandemRouter {
             );
       const body = bodyOf(req);
       // No per-request AbortSignal (costly on this path): the deadline bounds abandoned requests.
-      const result = await predictor.predict(name, body, {
-        ...(version === undefined ? {} : { version }),
-        features: flag(req.query.features),
-        ...(principal === undefined ? {} : { principal }),
-      });
-      sendJson(res, result);
+      // Express parses `req.query` on each read: a URL without a query string has no flag.
+      const predictOptions: { -readonly [K in keyof PredictOptions]: PredictOptions[K] } = {
+        features: req.url.includes('?') && flag(req.query.features),
+      };
+      if (version !== undefined) predictOptions.version = version;
+      if (principal !== undefined) predictOptions.principal = principal;
+      sendJson(res, await predictor.predict(name, body, predictOptions));
     } catch (error) {
       next(error);
     }
@@ -295,12 +296,16 @@ function isPlainJsonBody(req: Request, limitBytes: number): boolean {
 function readPlainJson(req: Request, done: (error?: unknown) => void): void {
   const chunks: Buffer[] = [];
   const onData = (chunk: Buffer) => chunks.push(chunk);
+  // `on` and `off` rather than `once` (which wraps each listener in a new function).
   const onError = (error: unknown) => {
     req.off('data', onData);
     req.off('end', onEnd);
+    req.off('error', onError);
     done(error);
   };
   const onEnd = () => {
+    req.off('data', onData);
+    req.off('end', onEnd);
     req.off('error', onError);
     const text = (chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)).toString('utf8');
     const first = text.trimStart()[0];
@@ -316,17 +321,18 @@ function readPlainJson(req: Request, done: (error?: unknown) => void): void {
     done();
   };
   req.on('data', onData);
-  req.once('end', onEnd);
-  req.once('error', onError);
+  req.on('end', onEnd);
+  req.on('error', onError);
 }
 
-/** Answers 200 with `body` as JSON (what `res.json` sends, without an ETag). */
+/**
+ * Answers 200 with `body` as JSON (what `res.json` sends, without an ETag). Node writes the
+ * `Content-Length` of a body sent whole by `end`: setting it too would measure the text twice.
+ */
 function sendJson(res: Response, body: unknown): void {
-  const text = JSON.stringify(body);
   res.statusCode = 200;
   res.setHeader('Content-Type', 'application/json; charset=utf-8');
-  res.setHeader('Content-Length', Buffer.byteLength(text));
-  res.end(text);
+  res.end(JSON.stringify(body));
 }
 
 function flag(value: unknown): boolean {

@@ -85,8 +85,8 @@ class InThreadRuntime implements ModelRuntime {
     }
     checkFeeds(signature, feeds, outputs);
     const ortFeeds: Record<string, OrtTensor> = {};
-    for (const [name, tensor] of Object.entries(feeds)) {
-      ortFeeds[name] = toOrt(tensor);
+    for (const name in feeds) {
+      if (Object.hasOwn(feeds, name)) ortFeeds[name] = toOrt(feeds[name]!);
     }
     let result: InferenceSession.ReturnType;
     try {
@@ -100,7 +100,9 @@ class InThreadRuntime implements ModelRuntime {
       });
     }
     const out: Record<string, Tensor> = {};
-    for (const [name, tensor] of Object.entries(result)) {
+    for (const name in result) {
+      if (!Object.hasOwn(result, name)) continue;
+      const tensor = result[name]!;
       out[name] = {
         type: tensor.type as TensorType,
         dims: tensor.dims,

@@ -355,12 +355,10 @@ export class ModelRegistry {
     entry.hold();
     let released = false;
     const info = this.infoOf(entry);
-    const gone = () =>
-      Promise.reject(new ServingError('MODEL_NOT_READY', 'the model lease was released'));
     return {
       info,
-      run: (feeds, outputs) => (released ? gone() : this.runEntry(entry, feeds, outputs)),
-      predict: (row) => (released ? gone() : entry.predict(row)),
+      run: (feeds, outputs) => (released ? leaseReleased() : this.runEntry(entry, feeds, outputs)),
+      predict: (row) => (released ? leaseReleased() : entry.predict(row)),
       release: () => {
         if (released) return;
         released = true;
@@ -759,6 +757,11 @@ class Entry {
       resolve();
     })();
   }
+}
+
+/** What a released lease answers. */
+function leaseReleased(): Promise<never> {
+  return Promise.reject(new ServingError('MODEL_NOT_READY', 'the model lease was released'));
 }
 
 function warmupFeeds(signature: ModelSignature, batchSize: number): Record<string, Tensor> {

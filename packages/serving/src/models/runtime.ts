@@ -100,6 +100,11 @@ export function signatureOf(
   });
 }
 
+function isInputOf(signature: ModelSignature, name: string): boolean {
+  for (const input of signature.inputs) if (input.name === name) return true;
+  return false;
+}
+
 /**
  * Checks feeds against a signature before a run: every input present, no unknown input, element
  * types equal, ranks equal, fixed dimensions equal, data length equal to the shape's product;
@@ -110,8 +115,9 @@ export function checkFeeds(
   feeds: Readonly<Record<string, Tensor>>,
   outputs?: readonly string[],
 ): void {
-  for (const name of Object.keys(feeds)) {
-    if (!signature.inputs.some((input) => input.name === name)) {
+  for (const name in feeds) {
+    if (!Object.hasOwn(feeds, name)) continue;
+    if (!isInputOf(signature, name)) {
       throw new ServingError(
         'INVALID_TENSOR',
         `unexpected input ${name}; the model's inputs are ${signature.inputs.map((i) => i.name).join(', ')}`,
@@ -129,9 +135,11 @@ export function checkFeeds(
         `input ${input.name} has type ${tensor.type}, the model expects ${input.type}`,
       );
     }
-    const shapeOk =
-      tensor.dims.length === input.shape.length &&
-      input.shape.every((dim, i) => dim === -1 || dim === tensor.dims[i]);
+    let shapeOk = tensor.dims.length === input.shape.length;
+    for (let i = 0; shapeOk && i < input.shape.length; i++) {
+      const dim = input.shape[i];
+      shapeOk = dim === -1 || dim === tensor.dims[i];
+    }
     if (!shapeOk) {
       throw new ServingError(
         'INVALID_TENSOR',

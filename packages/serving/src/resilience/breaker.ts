@@ -1,4 +1,5 @@
 import { ServingError } from '../errors/errors.js';
+import { TimeoutEntry, TimeoutList } from './internal/timeouts.js';
 
 /** State of a {@link CircuitBreaker}. */
 export type CircuitState = 'closed' | 'open' | 'half_open';
@@ -118,29 +119,31 @@ export function createCircuitBreaker(options: CircuitBreakerOptions = {}): Circu
     return state;
   };
 
-  const withTimeout = <T>(work: Promise<T>): Promise<T> =>
-    new Promise<T>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        work.catch(() => {});
-        reject(
-          new ServingError(
-            'STORE_UNAVAILABLE',
-            `${name} did not answer within ${callTimeoutMs} ms`,
-          ),
-        );
-      }, callTimeoutMs);
-      timer.unref?.();
-      work.then(
-        (value) => {
-          clearTimeout(timer);
-          resolve(value);
-        },
-        (error: unknown) => {
-          clearTimeout(timer);
-          reject(error);
-        },
-      );
-    });
+  // The calls in flight, waiting for their timeout (all of one length) on one timer.
+  const inFlight = new TimeoutList();
+  const outcomes: CallOutcomes = {
+    succeeded(trial) {
+      if (trial) {
+        trialSuccesses++;
+        trials--;
+        if (trialSuccesses >= successThreshold && state === 'half_open') moveTo('closed');
+      } else {
+        failures = 0;
+      }
+    },
+    failed(trial, error) {
+      if (trial) trials--;
+      if (!isFailure(error)) return;
+      if (state === 'half_open') {
+        moveTo('open', error);
+      } else if (state === 'closed') {
+        failures++;
+        if (failures >= failureThreshold) moveTo('open', error);
+      }
+    },
+    timedOut: () =>
+      new ServingError('STORE_UNAVAILABLE', `${name} did not answer within ${callTimeoutMs} ms`),
+  };
 
   return {
     name,
@@ -150,37 +153,34 @@ export function createCircuitBreaker(options: CircuitBreakerOptions = {}): Circu
     get failures() {
       return failures;
     },
-    async execute(call) {
+    // Not `async`, and no timer per call: one promise settles the call, and its timeout waits
+    // on the breaker's one timer.
+    execute<T>(call: () => Promise<T>): Promise<T> {
       const current = currentState();
       if (current === 'open' || (current === 'half_open' && trials >= halfOpenMaxCalls)) {
         const left = current === 'open' ? Math.max(0, openMs - (now() - openedAt)) : openMs;
-        throw new ServingError('CIRCUIT_OPEN', `the circuit of ${name} is open`, {
-          retryAfterSeconds: Math.max(1, Math.ceil(left / 1000)),
-        });
+        return Promise.reject(
+          new ServingError('CIRCUIT_OPEN', `the circuit of ${name} is open`, {
+            retryAfterSeconds: Math.max(1, Math.ceil(left / 1000)),
+          }),
+        );
       }
       const trial = current === 'half_open';
       if (trial) trials++;
+      let work: Promise<T>;
       try {
-        const result = await withTimeout(Promise.resolve().then(call));
-        if (trial) {
-          trialSuccesses++;
-          trials--;
-          if (trialSuccesses >= successThreshold && state === 'half_open') moveTo('closed');
-        } else {
-          failures = 0;
-        }
-        return result;
+        work = call();
       } catch (error) {
-        if (trial) trials--;
-        if (!isFailure(error)) throw error;
-        if (state === 'half_open') {
-          moveTo('open', error);
-        } else if (state === 'closed') {
-          failures++;
-          if (failures >= failureThreshold) moveTo('open', error);
-        }
-        throw error;
+        work = Promise.reject(error);
       }
+      return new Promise<T>((resolve, reject) => {
+        const pending = new PendingCall(inFlight, outcomes, trial, resolve, reject);
+        inFlight.add(pending, Date.now() + callTimeoutMs);
+        work.then(
+          (value) => pending.succeed(value),
+          (error: unknown) => pending.fail(error),
+        );
+      });
     },
     onStateChange(listener) {
       listeners.add(listener);
@@ -190,4 +190,49 @@ export function createCircuitBreaker(options: CircuitBreakerOptions = {}): Circu
       moveTo('closed');
     },
   };
+}
+
+/** What a breaker does when one of its calls ends. */
+interface CallOutcomes {
+  succeeded(trial: boolean): void;
+  /** Counts a failure (when `isFailure` says so), maybe opening the circuit. */
+  failed(trial: boolean, error: unknown): void;
+  /** The error of a call that did not answer in time. */
+  timedOut(): ServingError;
+}
+
+/** One call in flight through a breaker: settles once, by its answer or by its timeout. */
+class PendingCall<T> extends TimeoutEntry {
+  #settled = false;
+
+  constructor(
+    private readonly list: TimeoutList,
+    private readonly outcomes: CallOutcomes,
+    private readonly trial: boolean,
+    private readonly resolve: (value: T) => void,
+    private readonly reject: (error: unknown) => void,
+  ) {
+    super();
+  }
+
+  succeed(value: T): void {
+    if (this.#settled) return;
+    this.#settled = true;
+    this.list.remove(this);
+    this.outcomes.succeeded(this.trial);
+    this.resolve(value);
+  }
+
+  fail(error: unknown): void {
+    if (this.#settled) return;
+    this.#settled = true;
+    this.list.remove(this);
+    this.outcomes.failed(this.trial, error);
+    this.reject(error);
+  }
+
+  /** The timeout passed first: a failure; the late answer (handled by `execute`) is ignored. */
+  expire(): void {
+    this.fail(this.outcomes.timedOut());
+  }
 }

@@ -1,10 +1,11 @@
 import { ServingError } from '../errors/errors.js';
+import { TimeoutEntry, TimeoutList } from './internal/timeouts.js';
 
 /**
  * A per-request deadline: an absolute time and helpers to race work against it. Work already
  * started (a model run) is not interrupted; its result is ignored once the deadline has passed.
- * It allocates no timer or `AbortSignal` until something needs one (the request path creates
- * one deadline per request).
+ * It allocates no timer or `AbortSignal`: the deadlines of one length wait on one shared timer,
+ * and the signal is made on first use (the request path creates one deadline per request).
  */
 export interface Deadline {
   /** Epoch ms at which the request expires (`Infinity` for no deadline). */
@@ -28,18 +29,22 @@ export interface Deadline {
    * @throws {ServingError} `DEADLINE_EXCEEDED`
    */
   race<T>(work: Promise<T>, stage?: string): Promise<T>;
-  /** Clears the timer; call when the request is done. */
+  /** Stops waiting on the timer; call when the request is done. */
   dispose(): void;
 }
 
 type Waiter = (stage?: string) => void;
 
-class RequestDeadline implements Deadline {
+/** The deadlines of the process waiting for their time, one list (and timer) per length. */
+const waiting = new Map<number, TimeoutList>();
+
+class RequestDeadline extends TimeoutEntry implements Deadline {
   readonly at: number;
   readonly #ms: number | undefined;
   readonly #limited: boolean;
   readonly #outer: AbortSignal | undefined;
-  #timer: NodeJS.Timeout | undefined;
+  /** The list it waits in once armed. */
+  #list: TimeoutList | undefined;
   #waiter: Waiter | undefined;
   #waiters: Set<Waiter> | undefined;
   #controller: AbortController | undefined;
@@ -48,6 +53,7 @@ class RequestDeadline implements Deadline {
   #onOuter: (() => void) | undefined;
 
   constructor(ms: number | undefined, outer: AbortSignal | undefined) {
+    super();
     this.#limited = ms !== undefined && ms > 0 && Number.isFinite(ms);
     this.#ms = ms;
     this.at = this.#limited ? Date.now() + ms! : Number.POSITIVE_INFINITY;
@@ -117,8 +123,7 @@ class RequestDeadline implements Deadline {
 
   dispose(): void {
     this.#disposed = true;
-    if (this.#timer !== undefined) clearTimeout(this.#timer);
-    this.#timer = undefined;
+    this.#list?.remove(this);
     if (this.#onOuter !== undefined) this.#outer?.removeEventListener('abort', this.#onOuter);
   }
 
@@ -131,12 +136,23 @@ class RequestDeadline implements Deadline {
     );
   }
 
-  /** Starts the timer (and listens to the outer signal) once something waits on the deadline. */
+  /** The shared timer's call: the deadline has passed. */
+  expire(): void {
+    this.#fire();
+  }
+
+  /** Waits on the shared timer (and listens to the outer signal) once something waits on it. */
   #arm(): void {
     if (this.#disposed || this.#fired) return;
-    if (this.#limited && this.#timer === undefined) {
-      this.#timer = setTimeout(() => this.#fire(), Math.max(0, this.at - Date.now()));
-      this.#timer.unref?.();
+    if (this.#limited && !this.listed) {
+      const ms = this.#ms!;
+      let list = waiting.get(ms);
+      if (list === undefined) {
+        list = new TimeoutList();
+        waiting.set(ms, list);
+      }
+      list.add(this, this.at);
+      this.#list = list;
     }
     if (this.#outer !== undefined && this.#onOuter === undefined) {
       this.#onOuter = () => this.#fire();
@@ -148,7 +164,7 @@ class RequestDeadline implements Deadline {
   #fire(): void {
     if (this.#fired) return;
     this.#fired = true;
-    this.#timer = undefined;
+    this.#list?.remove(this);
     this.#controller?.abort(this.#exceeded());
     const first = this.#waiter;
     const waiters = this.#waiters;

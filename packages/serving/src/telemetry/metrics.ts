@@ -2,6 +2,7 @@ import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { ServingErrorCode } from '../errors/errors.js';
 import type { FeatureStatus } from '../features/source.js';
 import type { CircuitState } from '../resilience/breaker.js';
+import { type HistogramSeries, LocalHistogram } from './histogram.js';
 
 /** How a request ended, for the `outcome` label. */
 export type RequestOutcome = 'ok' | 'fallback' | 'error';
@@ -131,19 +132,43 @@ function buildMetrics(
   ) =>
     (registry.getSingleMetric(prefix + name) as Histogram<L> | undefined) ??
     new Histogram<L>({ name: prefix + name, help, labelNames, buckets: metricBuckets, registers });
+  // The histograms observed on every request: plain numbers, the exposition built at scrape time.
+  const localHistogram = (
+    name: string,
+    help: string,
+    labelNames: string[],
+    metricBuckets: number[],
+  ) => {
+    const existing = registry.getSingleMetric(prefix + name);
+    return existing instanceof LocalHistogram
+      ? existing
+      : new LocalHistogram(prefix + name, help, labelNames, metricBuckets, registry);
+  };
 
-  const requests = counter(
-    'requests_total',
-    'Prediction requests by model, version, outcome and error code.',
-    ['model', 'version', 'outcome', 'code'],
-  );
-  const duration = histogram(
+  // Answered requests (`ok`, and `fallback` without a code) are counted in plain numbers on the
+  // request path and added to `requests_total` when the registry is read.
+  const requestFlushes: (() => void)[] = [];
+  const requestsName = `${prefix}requests_total`;
+  const requests =
+    (registry.getSingleMetric(requestsName) as
+      | Counter<'model' | 'version' | 'outcome' | 'code'>
+      | undefined) ??
+    new Counter<'model' | 'version' | 'outcome' | 'code'>({
+      name: requestsName,
+      help: 'Prediction requests by model, version, outcome and error code.',
+      labelNames: ['model', 'version', 'outcome', 'code'],
+      registers,
+      collect() {
+        for (const flush of requestFlushes) flush();
+      },
+    });
+  const duration = localHistogram(
     'request_duration_seconds',
     'Prediction request latency (validation to response), by model, version and outcome.',
     ['model', 'version', 'outcome'],
     buckets,
   );
-  const fetchDuration = histogram(
+  const fetchDuration = localHistogram(
     'feature_fetch_duration_seconds',
     'Latency of one online feature read (one round trip) by feature service and result.',
     ['service', 'result'],
@@ -167,13 +192,13 @@ function buildMetrics(
         for (const flush of featureFlushes) flush();
       },
     });
-  const batchSize = histogram(
+  const batchSize = localHistogram(
     'batch_size',
     'Rows per model run (micro-batching) by model and version.',
     ['model', 'version'],
     [1, 2, 4, 8, 16, 32, 64, 128, 256],
   );
-  const batchQueue = histogram(
+  const batchQueue = localHistogram(
     'batch_queue_seconds',
     'Time each row waited for its micro-batch to run, by model and version.',
     ['model', 'version'],
@@ -282,29 +307,46 @@ function buildMetrics(
   void inflight;
   void queued;
 
-  const models = new Map<string, ModelVersionMetrics>();
+  // By name, then version: finding a version's metrics builds no key string.
+  const models = new Map<string, Map<string, ModelVersionMetrics>>();
+  const fetchSeries = new Map<
+    string,
+    { readonly ok: HistogramSeries; readonly error: HistogramSeries }
+  >();
   const featureChildren = new Map<string, ReturnType<typeof featureValues.labels>>();
 
   return {
     registry,
     model(name, version) {
-      const key = `${name}\u0000${version}`;
-      let bound = models.get(key);
+      let versions = models.get(name);
+      if (versions === undefined) {
+        versions = new Map();
+        models.set(name, versions);
+      }
+      let bound = versions.get(version);
       if (bound === undefined) {
         const durations = {
-          ok: duration.labels(name, version, 'ok'),
-          fallback: duration.labels(name, version, 'fallback'),
-          error: duration.labels(name, version, 'error'),
+          ok: duration.series(name, version, 'ok'),
+          fallback: duration.series(name, version, 'fallback'),
+          error: duration.series(name, version, 'error'),
         };
-        const okCount = requests.labels(name, version, 'ok', '');
-        const fallbackCount = requests.labels(name, version, 'fallback', '');
-        const size = batchSize.labels(name, version);
-        const queue = batchQueue.labels(name, version);
+        let okCount = 0;
+        let fallbackCount = 0;
+        requestFlushes.push(() => {
+          if (okCount > 0) requests.inc({ model: name, version, outcome: 'ok', code: '' }, okCount);
+          if (fallbackCount > 0) {
+            requests.inc({ model: name, version, outcome: 'fallback', code: '' }, fallbackCount);
+          }
+          okCount = 0;
+          fallbackCount = 0;
+        });
+        const size = batchSize.series(name, version);
+        const queue = batchQueue.series(name, version);
         bound = {
           request(outcome, seconds, code) {
             durations[outcome].observe(seconds);
-            if (outcome === 'ok') okCount.inc();
-            else if (outcome === 'fallback' && code === undefined) fallbackCount.inc();
+            if (outcome === 'ok') okCount++;
+            else if (outcome === 'fallback' && code === undefined) fallbackCount++;
             else requests.labels(name, version, outcome, code ?? '').inc();
           },
           batch(n, queueMs) {
@@ -312,12 +354,20 @@ function buildMetrics(
             for (const waited of queueMs) queue.observe(waited / 1000);
           },
         };
-        models.set(key, bound);
+        versions.set(version, bound);
       }
       return bound;
     },
     featureFetch(service, seconds, ok) {
-      fetchDuration.labels(service, ok ? 'ok' : 'error').observe(seconds);
+      let series = fetchSeries.get(service);
+      if (series === undefined) {
+        series = {
+          ok: fetchDuration.series(service, 'ok'),
+          error: fetchDuration.series(service, 'error'),
+        };
+        fetchSeries.set(service, series);
+      }
+      (ok ? series.ok : series.error).observe(seconds);
     },
     featureValue(service, feature, status) {
       const key = `${service}\u0000${feature}\u0000${status}`;
