@@ -36,6 +36,9 @@ export function redisAdapter(options: RedisAdapterOptions): OnlineAdapter {
     client.defineCommand('tandemWrite', { lua: WRITE_SCRIPT });
   }
   const cluster = isCluster(client);
+  // Plain transactions need every command sent as it is issued: ioredis's auto-pipelining defers
+  // plain commands to the next tick but sends MULTI at once, which would split a transaction.
+  const plainTransactions = !cluster && client.options.enableAutoPipelining !== true;
 
   /**
    * Sends the commands `issue` makes (it must not await) in one socket write: on a standalone
@@ -53,8 +56,9 @@ export function redisAdapter(options: RedisAdapterOptions): OnlineAdapter {
   };
 
   /**
-   * Sends the commands `fill` adds as one MULTI/EXEC and gives EXEC's replies. In a Cluster, an
-   * ioredis pipelined transaction (the keys share a slot). On a standalone client, plain commands
+   * Sends the commands `fill` adds as one MULTI/EXEC and gives EXEC's replies. In a Cluster (or
+   * with ioredis's auto-pipelining on), an ioredis pipelined transaction (in a Cluster the keys
+   * share a slot). Otherwise plain commands
    * (`multi({ pipeline: false })`) issued in one synchronous run, corked: nothing else on the
    * connection comes between MULTI and EXEC. Measured with ioredis 5.11: a `pipeline()` (which
    * its pipelined `multi()` is) keeps its replies alive across young-generation collections
@@ -62,7 +66,7 @@ export function redisAdapter(options: RedisAdapterOptions): OnlineAdapter {
    * costs about twice the client CPU of the same commands sent plain and corked.
    */
   const transact = async (fill: (transaction: Transaction) => void) => {
-    if (cluster) {
+    if (!plainTransactions) {
       const transaction = client.multi() as unknown as Transaction & {
         exec(): Promise<[Error | null, unknown][] | null>;
       };
