@@ -119,8 +119,8 @@ export interface EntityKeys {
   readonly raw: (source: string) => string;
   /**
    * Meta hash of a source: `f` = the last writer's definition fingerprints (see
-   * {@link OnlineSource.fingerprints}), `d` = their digest, `u` = last write time, `v` = write counter, and the
-   * window cache (`c:<fp>`, see {@link OnlineFeature.cacheField}).
+   * {@link OnlineSource.fingerprints}), `d` = their digest, `u` = last write time, `v` = write
+   * counter, and the window cache (`c:<fp>`, see {@link OnlineFeature.cacheField}).
    */
   readonly meta: (source: string) => string;
   /** Tile hash of a layer, source, class and bucket. */

@@ -54,17 +54,25 @@ import { type ReadSlot, readBatch, textAt } from './read-batch.js';
  */
 export const WINDOW_CACHE_SETTLE_MS = 10_000;
 
-/** Parsed `f` fields of meta hashes (the same text for every entity one store wrote). */
-const parsedFingerprints = new Map<string, Readonly<Record<string, string>>>();
+/**
+ * Parsed `f` fields of meta hashes, by their digest `d` (the same for every entity one store
+ * wrote): a read asks for the `f` of a digest only the first time it meets it.
+ */
+const fingerprintsByDigest = new Map<string, Readonly<Record<string, string>>>();
 
-/** The `{ name: fp }` map of a meta hash's `f` field; null when absent. */
-function fingerprintsOf(text: string | null): Readonly<Record<string, string>> | null {
+/**
+ * The `{ name: fp }` map of a meta hash's `f` field (null when absent), remembered under its
+ * digest (null: data written before digests, parsed each time).
+ */
+function fingerprintsOf(
+  digest: string | null,
+  text: string | null,
+): Readonly<Record<string, string>> | null {
   if (text === null) return null;
-  let parsed = parsedFingerprints.get(text);
-  if (parsed === undefined) {
-    parsed = JSON.parse(text) as Record<string, string>;
-    if (parsedFingerprints.size >= 64) parsedFingerprints.clear();
-    parsedFingerprints.set(text, parsed);
+  const parsed = JSON.parse(text) as Record<string, string>;
+  if (digest !== null) {
+    if (fingerprintsByDigest.size >= 64) fingerprintsByDigest.clear();
+    fingerprintsByDigest.set(digest, parsed);
   }
   return parsed;
 }
@@ -675,13 +683,17 @@ export function createOnlineStore(options: OnlineStoreOptions): OnlineStore {
     );
     const second = readBatch();
     // Entities whose last writer kept other definitions (another digest): their fingerprint maps,
-    // in the second round trip (written by this store's definitions: none).
-    const fingerprintSlots = rows.map((row, r) =>
+    // known by digest or read in the second round trip (written by this store's definitions: none).
+    const otherWriters = rows.map((row, r) =>
       row.map(({ keys }, s) => {
         const meta = metaOf(r, s);
         const source = plan.sources[s]!;
-        if (meta[0] == null || meta[1] === source.digest) return undefined;
-        return second.field(keys.tag, keys.meta(source.name), 'f');
+        const digest = meta[1] ?? null;
+        if (meta[0] == null || digest === source.digest) return undefined;
+        const known = digest === null ? undefined : fingerprintsByDigest.get(digest);
+        return known !== undefined
+          ? { digest, known }
+          : { digest, slot: second.field(keys.tag, keys.meta(source.name), 'f') };
       }),
     );
     const missed: { row: number; i: number; tiles: ReadSlot[][]; version: ReadSlot }[] = [];
@@ -775,8 +787,12 @@ export function createOnlineStore(options: OnlineStoreOptions): OnlineStore {
         return events;
       });
       // The last writer's definition fingerprints, per source (undefined: this store's).
-      const writtenFps = fingerprintSlots[r]!.map((slot) =>
-        slot === undefined ? undefined : fingerprintsOf(textAt(secondReplies, slot)),
+      const writtenFps = otherWriters[r]!.map((writer) =>
+        writer === undefined
+          ? undefined
+          : 'known' in writer
+            ? writer.known
+            : fingerprintsOf(writer.digest, textAt(secondReplies, writer.slot)),
       );
       const n = plan.aggregations.length;
       const values: unknown[] = new Array(n);

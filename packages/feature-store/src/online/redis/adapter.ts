@@ -58,9 +58,8 @@ export function redisAdapter(options: RedisAdapterOptions): OnlineAdapter {
   /**
    * Sends the commands `fill` adds as one MULTI/EXEC and gives EXEC's replies. In a Cluster (or
    * with ioredis's auto-pipelining on), an ioredis pipelined transaction (in a Cluster the keys
-   * share a slot). Otherwise plain commands
-   * (`multi({ pipeline: false })`) issued in one synchronous run, corked: nothing else on the
-   * connection comes between MULTI and EXEC. Measured with ioredis 5.11: a `pipeline()` (which
+   * share a slot). Otherwise plain commands (`multi({ pipeline: false })`) issued in one
+   * synchronous run, corked: nothing else on the connection comes between MULTI and EXEC. Measured with ioredis 5.11: a `pipeline()` (which
    * its pipelined `multi()` is) keeps its replies alive across young-generation collections
    * (1-9 MB copied per scavenge, pauses of 4-13 ms every few dozen reads of ten entities) and
    * costs about twice the client CPU of the same commands sent plain and corked.

@@ -503,6 +503,10 @@ export function describeStoreSuite(ctx: StoreSuiteContext): void {
         const [a5] = await read(first, orderFeatures);
         expect(a5!.values.orders_1h!.status).toBe('definition_mismatch');
         expect(a5!.values.orders_7d).toMatchObject({ value: 3, status: 'present' });
+        // Read again: the last writer's map is now known by its digest (no second read of it).
+        const [a6] = await read(first, orderFeatures);
+        expect(a6!.values.orders_1h!.status).toBe('definition_mismatch');
+        expect(a6!.values.orders_7d).toMatchObject({ value: 3, status: 'present' });
       }));
 
     it('rejects bad events with a typed error and writes nothing of the batch', () =>
