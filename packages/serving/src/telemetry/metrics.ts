@@ -145,23 +145,31 @@ function buildMetrics(
       : new LocalHistogram(prefix + name, help, labelNames, metricBuckets, registry);
   };
 
+  // A counter whose hot counts are kept in plain numbers and added when the registry is read:
+  // `flushes` run at each read (a counter already on the registry is reused as `counter` does).
+  const scrapedCounter = <L extends string>(name: string, help: string, labelNames: L[]) => {
+    const flushes: (() => void)[] = [];
+    const counter =
+      (registry.getSingleMetric(prefix + name) as Counter<L> | undefined) ??
+      new Counter<L>({
+        name: prefix + name,
+        help,
+        labelNames,
+        registers,
+        collect() {
+          for (const flush of flushes) flush();
+        },
+      });
+    return { counter, flushes };
+  };
+
   // Answered requests (`ok`, and `fallback` without a code) are counted in plain numbers on the
   // request path and added to `requests_total` when the registry is read.
-  const requestFlushes: (() => void)[] = [];
-  const requestsName = `${prefix}requests_total`;
-  const requests =
-    (registry.getSingleMetric(requestsName) as
-      | Counter<'model' | 'version' | 'outcome' | 'code'>
-      | undefined) ??
-    new Counter<'model' | 'version' | 'outcome' | 'code'>({
-      name: requestsName,
-      help: 'Prediction requests by model, version, outcome and error code.',
-      labelNames: ['model', 'version', 'outcome', 'code'],
-      registers,
-      collect() {
-        for (const flush of requestFlushes) flush();
-      },
-    });
+  const { counter: requests, flushes: requestFlushes } = scrapedCounter(
+    'requests_total',
+    'Prediction requests by model, version, outcome and error code.',
+    ['model', 'version', 'outcome', 'code'],
+  );
   const duration = localHistogram(
     'request_duration_seconds',
     'Prediction request latency (validation to response), by model, version and outcome.',
@@ -177,21 +185,11 @@ function buildMetrics(
   // Every feature of every request is counted: `featureCounter` keeps plain numbers on the
   // request path and adds them to the counter when the registry is read (prom-client hashes the
   // labels on every increment).
-  const featureFlushes: (() => void)[] = [];
-  const featureValuesName = `${prefix}feature_values_total`;
-  const featureValues =
-    (registry.getSingleMetric(featureValuesName) as
-      | Counter<'service' | 'feature' | 'status'>
-      | undefined) ??
-    new Counter<'service' | 'feature' | 'status'>({
-      name: featureValuesName,
-      help: 'Feature values served by feature service, feature and status (present, missing, outside_ttl, definition_mismatch).',
-      labelNames: ['service', 'feature', 'status'],
-      registers,
-      collect() {
-        for (const flush of featureFlushes) flush();
-      },
-    });
+  const { counter: featureValues, flushes: featureFlushes } = scrapedCounter(
+    'feature_values_total',
+    'Feature values served by feature service, feature and status (present, missing, outside_ttl, definition_mismatch).',
+    ['service', 'feature', 'status'],
+  );
   const batchSize = localHistogram(
     'batch_size',
     'Rows per model run (micro-batching) by model and version.',
