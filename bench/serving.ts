@@ -21,7 +21,8 @@
  * BENCH_SERVING_VARIANTS (all four), BENCH_SERVING_ENTITIES (1000 accounts),
  * BENCH_SERVING_EVENTS (20 payments per account on average), BENCH_PROFILE (1 by default: CPU
  * profiles of the hand-written server, the middleware on HMGET and the middleware on the store at
- * 32 connections, CPU per request by category side by side; 0 to skip), BENCH_PROFILE_DIR (keep
+ * BENCH_PROFILE_CONNECTIONS (default 32) connections, CPU per request by category side by side; 0
+ * to skip), BENCH_PROFILE_DIR (keep
  * the `.cpuprofile` files there, for DevTools; default a temporary directory, deleted).
  */
 import { type ChildProcess, fork } from 'node:child_process';
@@ -70,6 +71,7 @@ const config = {
   entities: Math.round(number('BENCH_SERVING_ENTITIES', 1000)),
   eventsPerEntity: number('BENCH_SERVING_EVENTS', 20),
   profile: number('BENCH_PROFILE', 1) !== 0,
+  profileConnections: number('BENCH_PROFILE_CONNECTIONS', 32),
 };
 if (!config.variants.includes('handwritten')) {
   throw new Error('BENCH_SERVING_VARIANTS must include handwritten (the baseline)');
@@ -455,7 +457,13 @@ async function main(): Promise<void> {
       for (const variant of profiled) {
         const { url, child } = await startServer(variant, model, loaded.now);
         const run = (seconds: number) =>
-          runLoad({ url, path: predictPath(variant), bodies, connections: 32, seconds });
+          runLoad({
+            url,
+            path: predictPath(variant),
+            bodies,
+            connections: config.profileConnections,
+            seconds,
+          });
         await run(Math.max(2, config.warmupSeconds));
         await ask(child, { profile: 'start' }, 'started');
         const cpuBefore = cpuMs(child.pid!);
@@ -465,7 +473,7 @@ async function main(): Promise<void> {
         await ask(child, { profile: 'stop', path: file }, 'written');
         await stopServer(child);
         profiles[variant] = {
-          connections: 32,
+          connections: config.profileConnections,
           seconds: config.seconds,
           requests: measured.requests,
           rps: Math.round(measured.rps),
@@ -483,7 +491,7 @@ async function main(): Promise<void> {
         ...new Set(profiled.flatMap((v) => profiles[v]!.categories.map((c) => c.category))),
       ];
       log(
-        `CPU profile at 32 connections, microseconds of CPU per request by category: ${profiled.map((v) => `${v} (${profiles[v]!.requests} requests, ${profiles[v]!.cpuUsPerRequest} us CPU/request)`).join(', ')}`,
+        `CPU profile at ${config.profileConnections} connections, microseconds of CPU per request by category: ${profiled.map((v) => `${v} (${profiles[v]!.requests} requests, ${profiles[v]!.cpuUsPerRequest} us CPU/request)`).join(', ')}`,
       );
       for (const category of categories) {
         const cells = profiled.map((v) => {

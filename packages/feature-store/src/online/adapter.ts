@@ -7,11 +7,14 @@ export interface KeyedOp {
   readonly op: TileOp;
   /**
    * Makes the update conditional on a range the field carries: the field holds
-   * `"<lo> <hi> <anything>|<text>"` (`lo`, `hi` integers in base 36, digits `0-9a-z` with an
-   * optional leading `-`, as `Number.prototype.toString(36)` writes them), and the op applies to
-   * part `slot` of `<text>` only when `lo <= event ts < hi`, keeping the prefix. An absent field,
-   * or one without such a prefix, is left alone. The window cache uses it: a cached window body
-   * takes the events that fall inside it.
+   * `"<lo> <hi> <mark><anything>|<text>"` (`lo`, `hi`, `mark` integers in base 36, digits `0-9a-z`
+   * with an optional leading `-`, as `Number.prototype.toString(36)` writes them; `<anything>`
+   * does not start with such a digit), and the op applies to part `slot` of `<text>` only when
+   * `lo <= event ts < hi`. The prefix is kept, except that `mark` is raised to the event's
+   * {@link StreamedEvent.visibleAt} when that is greater (written as `toString(36)` writes it).
+   * An absent field, or one without such a prefix, is left alone. The window cache uses it: a
+   * cached window takes the events that fall inside it, and its mark says from when a read sees
+   * all of them.
    */
   readonly ranged?: true;
   /**
@@ -34,6 +37,12 @@ export interface StreamedEvent {
   readonly id: string;
   /** Event time, epoch ms. */
   readonly ts: number;
+  /**
+   * The earliest read time that counts the event, epoch ms: `ts + 1` (reads are exclusive at
+   * `q`), or its ingestion time when that is later and the source records it. Ranged ops raise
+   * their field's mark to it.
+   */
+  readonly visibleAt: number;
   /** The raw-head member (the event's JSON), kept for reads of the head `[grain start, q)`. */
   readonly raw: string;
   /** Tile updates of every affected feature. */

@@ -7,6 +7,12 @@ export interface ReadSlot {
   readonly at: number;
 }
 
+/** Where a sorted-set range comes back in a {@link ReadBatch}'s replies. */
+export interface RangeSlot {
+  readonly group: number;
+  readonly op: number;
+}
+
 /**
  * Collects the field reads of one call: one read group per entity tag (one Cluster
  * slot, read atomically), one op per key, each field asked once however many features need it.
@@ -14,6 +20,8 @@ export interface ReadSlot {
 export interface ReadBatch {
   /** The slot of `field` of hash `key` (whose entity tag is `tag`). */
   field(tag: string, key: string, field: string): ReadSlot;
+  /** The slot of the members of sorted set `key` (whose entity tag is `tag`) scored in `[min, max)`. */
+  range(tag: string, key: string, min: number, max: number): RangeSlot;
   /** The groups to pass to `OnlineAdapter.read`. */
   readonly groups: readonly (readonly ReadOp[])[];
 }
@@ -56,10 +64,20 @@ export function readBatch(): ReadBatch {
       }
       return { group: g, op, at };
     },
+    range(tag, key, min, max) {
+      const g = group(tag);
+      groups[g]!.push({ kind: 'range', key, min, max });
+      return { group: g, op: groups[g]!.length - 1 };
+    },
   };
 }
 
 /** The text at a field slot (null when absent). */
 export function textAt(replies: readonly ReadReply[][], slot: ReadSlot): string | null {
   return replies[slot.group]![slot.op]![slot.at] ?? null;
+}
+
+/** The members at a range slot. */
+export function membersAt(replies: readonly ReadReply[][], slot: RangeSlot): ReadReply {
+  return replies[slot.group]![slot.op]!;
 }

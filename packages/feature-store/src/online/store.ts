@@ -30,6 +30,7 @@ import {
   type OnlineAdapter,
   RANGED_PART_SEPARATOR,
   type ReadOp,
+  type ReadReply,
   type WriteGroup,
   type WriteOutcome,
 } from './adapter.js';
@@ -45,14 +46,13 @@ import {
   onlineSources,
   tileFieldPrefix,
 } from './layout.js';
-import { type ReadSlot, readBatch, textAt } from './read-batch.js';
+import { membersAt, type RangeSlot, type ReadSlot, readBatch, textAt } from './read-batch.js';
 
 /**
- * How long after its end a window body may be cached, ms. Writers send an event's updates to the
- * cached bodies only when the event is older than the current grain by their own clock; a body
- * cached this long after its end is then reached by every writer whose clock is behind by less.
+ * The `hi` of every window-cache field (base 36): a cached window takes every later event, the
+ * head's included (the field's mark then says from when a read may use it).
  */
-export const WINDOW_CACHE_SETTLE_MS = 10_000;
+const CACHE_RANGE_END = Number.MAX_SAFE_INTEGER.toString(36);
 
 /**
  * Parsed `f` fields of meta hashes, by their digest `d` (the same for every entity one store
@@ -451,13 +451,10 @@ export function createOnlineStore(options: OnlineStoreOptions): OnlineStore {
             const prefix = tileFieldPrefix(f, level, tile.start);
             for (const op of featureOps) ops.push({ key, field: prefix + op.part, op });
           }
-          // A cached window body ends at a grain boundary no later than this one (see
-          // WINDOW_CACHE_SETTLE_MS), so only older events can fall inside one.
-          if (event.ts < headStart(f.ladder, now)) {
-            for (const op of featureOps) {
-              const slot = f.codec.parts.indexOf(op.part);
-              ops.push({ key: META, field: f.cacheField, op, ranged: true, slot });
-            }
+          // The cached window, if any, takes the event when it falls in its range.
+          for (const op of featureOps) {
+            const slot = f.codec.parts.indexOf(op.part);
+            ops.push({ key: META, field: f.cacheField, op, ranged: true, slot });
           }
         }
         return {
@@ -465,6 +462,7 @@ export function createOnlineStore(options: OnlineStoreOptions): OnlineStore {
           // as offline (rows without an event id all count).
           id: event.eventId ?? (event.seq == null ? '' : `#${event.seq}`),
           ts: event.ts,
+          visibleAt: visibleAt(source.source, event),
           // Sorted-set members are unique: two identical events without id or sequence need a
           // nonce to both stay in the raw head.
           raw: JSON.stringify([
@@ -568,15 +566,17 @@ export function createOnlineStore(options: OnlineStoreOptions): OnlineStore {
 
   /**
    * How a read of `f` at `q` takes its window body (batch tiles below the watermark, stream tiles
-   * above, up to the head), and the prefix of that body's window-cache fields; cached per
-   * window boundary.
+   * above, up to the head), and how its window-cache field starts; cached per window boundary.
    */
   type BodyPlan = {
     readonly tiles: readonly { layer: Layer; bucket: number; fields: readonly string[] }[];
     /**
-     * `"<lo> <hi> <body start>|"` (base 36): stream events with ts in `[lo, hi)` change this body.
+     * `"<lo> <hi> "` (base 36): every stream event with ts in `[lo, hi)` changes the cached
+     * window (`hi` is {@link CACHE_RANGE_END}: the head's events too).
      */
-    readonly cachePrefix: string;
+    readonly cacheRange: string;
+    /** `" <body start> <head start>|"` (base 36): what follows the mark of this plan's field. */
+    readonly cachePlan: string;
   };
   const bodyPlans = new Map<string, BodyPlan>();
   /** Each feature's last plan: reads at "now" ask for the same one until a boundary passes. */
@@ -618,12 +618,28 @@ export function createOnlineStore(options: OnlineStoreOptions): OnlineStore {
           fields: f.codec.parts.map((part) => prefix + part),
         };
       }),
-      cachePrefix: `${streamFrom.toString(36)} ${head.toString(36)} ${start.toString(36)}|`,
+      cacheRange: `${streamFrom.toString(36)} ${CACHE_RANGE_END} `,
+      cachePlan: ` ${start.toString(36)} ${head.toString(36)}|`,
     };
     // Reads at "now" reuse a handful of plans; parity replays read at many times.
     if (bodyPlans.size >= 4096) bodyPlans.clear();
     bodyPlans.set(cacheKey, planned);
     return planned;
+  };
+
+  /**
+   * The window a cache field holds for a read at `q` with `plan`: its state when the field was
+   * filled for this plan and its mark is at most `q` (every event it took counts at `q`), else
+   * undefined.
+   */
+  const cachedWindow = (f: OnlineFeature, plan: BodyPlan, text: string, q: number) => {
+    const { cacheRange, cachePlan } = plan;
+    if (!text.startsWith(cacheRange)) return undefined;
+    const space = text.indexOf(' ', cacheRange.length + 1);
+    if (space < 0 || !text.startsWith(cachePlan, space)) return undefined;
+    const mark = Number.parseInt(text.slice(cacheRange.length, space), 36);
+    if (!(mark <= q)) return undefined;
+    return f.codec.decode(cachedParts(text, space + cachePlan.length)) as Intermediate;
   };
 
   /** Cache fills in flight (never awaited by reads; `close` waits for them). */
@@ -645,12 +661,11 @@ export function createOnlineStore(options: OnlineStoreOptions): OnlineStore {
       return from;
     });
 
-    // First round trip: per entity, the meta hash (statuses, window caches) and the raw head of
-    // every source; one read group per entity tag.
+    // First round trip: per entity and source, the meta hash (statuses, window caches): one HMGET.
     const groups: ReadOp[][] = [];
     const rows = request.entities.map((key, row) => {
       const byEntity = new Map<string, { keys: EntityKeys; group: number }>();
-      return plan.sources.map((source, s) => {
+      return plan.sources.map((source) => {
         let entity = byEntity.get(source.entity.name);
         if (entity === undefined) {
           entity = { keys: keysOf(source.entity, key, `entities[${row}]`), group: groups.length };
@@ -658,11 +673,8 @@ export function createOnlineStore(options: OnlineStoreOptions): OnlineStore {
           byEntity.set(source.entity.name, entity);
         }
         const ops = groups[entity.group]!;
-        ops.push(
-          { kind: 'fields', key: entity.keys.meta(source.name), fields: source.metaFields },
-          { kind: 'range', key: entity.keys.raw(source.name), min: rawFrom[s]!, max: q },
-        );
-        return { keys: entity.keys, group: entity.group, op: ops.length - 2 };
+        ops.push({ kind: 'fields', key: entity.keys.meta(source.name), fields: source.metaFields });
+        return { keys: entity.keys, group: entity.group, op: ops.length - 1 };
       });
     });
     const replies = await adapter.read(groups);
@@ -671,14 +683,13 @@ export function createOnlineStore(options: OnlineStoreOptions): OnlineStore {
       return replies[at.group]![at.op]!;
     };
 
-    // Window bodies: from the cache when its field carries this read's prefix, else from the
-    // tiles (a second round trip, for the misses only), whose merge then refills the cache.
+    // Windows: from the cache when its field holds this read's plan and a mark at most q, else
+    // from the tiles and the raw head (a second round trip, for the misses only), which then
+    // refill the cache.
     const states: (Intermediate | undefined)[][] = rows.map((_, r) =>
       plan.aggregations.map(({ online: f, source, metaAt }, i) => {
         const text = metaOf(r, source)[metaAt];
-        const prefix = bodies[i]!.plan.cachePrefix;
-        if (text == null || !text.startsWith(prefix)) return undefined;
-        return f.codec.decode(cachedParts(text, prefix.length));
+        return text == null ? undefined : cachedWindow(f, bodies[i]!.plan, text, q);
       }),
     );
     const second = readBatch();
@@ -696,7 +707,10 @@ export function createOnlineStore(options: OnlineStoreOptions): OnlineStore {
           : { digest, slot: second.field(keys.tag, keys.meta(source.name), 'f') };
       }),
     );
+    // Per missed window: its tiles and the meta hash's write counter; per entity and source with
+    // a miss, the raw head from the earliest head on (all in one read group per entity: atomic).
     const missed: { row: number; i: number; tiles: ReadSlot[][]; version: ReadSlot }[] = [];
+    const rawSlots = rows.map((row) => row.map((): RangeSlot | undefined => undefined));
     rows.forEach((row, r) => {
       plan.aggregations.forEach(({ online: f, source }, i) => {
         if (states[r]![i] !== undefined) return;
@@ -707,27 +721,49 @@ export function createOnlineStore(options: OnlineStoreOptions): OnlineStore {
           return tile.fields.map((field) => second.field(keys.tag, name, field));
         });
         const version = second.field(keys.tag, keys.meta(sourceName), 'v');
+        rawSlots[r]![source] ??= second.range(
+          keys.tag,
+          keys.raw(sourceName),
+          rawFrom[source]!,
+          Infinity,
+        );
         missed.push({ row: r, i, tiles, version });
       });
     });
     const secondReplies = second.groups.length > 0 ? await adapter.read(second.groups) : [];
     if (missed.length > 0) {
+      // Raw-head events, parsed once per entity and source.
+      const heads = rawSlots.map((row) =>
+        row.map((slot) => (slot === undefined ? [] : headEvents(membersAt(secondReplies, slot)))),
+      );
       const refills = new Map<string, { group: WriteGroup; version: string }>();
       for (const { row, i, tiles, version } of missed) {
-        const { online: f, source } = plan.aggregations[i]!;
-        let state = emptyIntermediate(f.ir.aggregation) as Intermediate;
+        const { online: f, folder, source } = plan.aggregations[i]!;
+        let body = emptyIntermediate(f.ir.aggregation) as Intermediate;
         for (const tile of tiles) {
           const texts = tile.map((slot) => textAt(secondReplies, slot));
-          state = merge(f.ir.aggregation, state as never, f.codec.decode(texts) as never);
+          body = merge(f.ir.aggregation, body as never, f.codec.decode(texts) as never);
+        }
+        // This read's window takes the head's events that count at q; the cached one takes every
+        // event of the head (as writers' ranged ops will), marked with the latest visibleAt.
+        const { head, plan: bodyPlanned } = bodies[i]!;
+        const sourceIR = f.ir.source;
+        let state = body;
+        let cached = body;
+        let mark = head;
+        for (const event of heads[row]![source]!) {
+          if (event.ts < head || !folder.matches(event)) continue;
+          cached = folder.add(cached, event);
+          mark = Math.max(mark, visibleAt(sourceIR, event));
+          if (folder.counts(event, q)) state = folder.add(state, event);
         }
         states[row]![i] = state;
-        // Fill only bodies that end WINDOW_CACHE_SETTLE_MS before now (writers then send their
-        // events' updates to it), of entities written before (the version says when a write
-        // raced this read: the fill is then refused).
+        // Fill only windows of entities written before (the version says when a write raced this
+        // read: the fill is then refused), read at most at now, whose head is still whole (not
+        // trimmed), and that a read at q could use.
         const v = textAt(secondReplies, version);
-        const { head, plan: body } = bodies[i]!;
         if (v === null || metaOf(row, source)[0] == null) continue;
-        if (q > now || now - head < WINDOW_CACHE_SETTLE_MS) continue;
+        if (q > now || head < now - lateness || mark > q) continue;
         const { keys } = rows[row]![source]!;
         const sourceName = f.ir.source.name;
         const meta = keys.meta(sourceName);
@@ -755,37 +791,25 @@ export function createOnlineStore(options: OnlineStoreOptions): OnlineStore {
         puts.push({
           key: META,
           field: f.cacheField,
-          value: body.cachePrefix + cachedText(f.codec.encode(state)),
+          value:
+            bodyPlanned.cacheRange +
+            mark.toString(36) +
+            bodyPlanned.cachePlan +
+            cachedText(f.codec.encode(cached)),
         });
       }
       if (refills.size > 0) {
         const fill = adapter
           .write([...refills.values()].map((r) => r.group))
-          // A fill is an optimisation: one that fails leaves the cached body as it was, and a
-          // stale body is never served (its prefix does not match; the next read takes the tiles).
+          // A fill is an optimisation: one that fails leaves the cached window as it was, and a
+          // stale one is never served (its prefix does not match; the next read takes the tiles).
           .catch(() => undefined)
           .finally(() => fills.delete(fill));
         fills.add(fill);
       }
     }
 
-    return rows.map((row, r) => {
-      // Raw-head events, parsed once per source.
-      const heads = row.map(({ group, op }) => {
-        const events: SourceEvent[] = [];
-        for (const member of replies[group]![op + 1]!) {
-          if (member === null) continue;
-          const [ts, eventId, seq, ingestedAt, fields] = JSON.parse(member) as [
-            number,
-            string | null,
-            number | null,
-            number | null,
-            Record<string, ScalarValue>,
-          ];
-          events.push({ ts, eventId, seq, ingestedAt, values: fields });
-        }
-        return events;
-      });
+    return rows.map((_row, r) => {
       // The last writer's definition fingerprints, per source (undefined: this store's).
       const writtenFps = otherWriters[r]!.map((writer) =>
         writer === undefined
@@ -799,14 +823,10 @@ export function createOnlineStore(options: OnlineStoreOptions): OnlineStore {
       const status: FeatureStatus[] = new Array(n);
       const freshness: (number | null)[] = new Array(n);
       for (let i = 0; i < n; i++) {
-        const { online: f, folder, source } = plan.aggregations[i]!;
+        const { online: f, source } = plan.aggregations[i]!;
         const written = metaOf(r, source)[0] ?? null;
         const otherFps = writtenFps[source];
-        const head = bodies[i]!.head;
-        let state = states[r]![i] as Intermediate;
-        for (const event of heads[source]!) {
-          if (event.ts >= head && folder.counts(event, q)) state = folder.add(state, event);
-        }
+        const state = states[r]![i] as Intermediate;
         const cut = f.ladder.cutoff ? f.codec.cut(state, windowStart(f.ir.window, q)) : state;
         let featureStatus: FeatureStatus = 'present';
         if (written === null) featureStatus = 'missing';
@@ -900,6 +920,9 @@ function checkEvent(source: SourceIR, event: OnlineEvent, path: string): void {
     });
   };
   if (!Number.isSafeInteger(event.ts)) fail('.ts', 'ts must be an integer (epoch ms)');
+  if (event.ingestedAt != null && !Number.isSafeInteger(event.ingestedAt)) {
+    fail('.ingestedAt', 'ingestedAt must be an integer (epoch ms)');
+  }
   if (event.eventId != null && (typeof event.eventId !== 'string' || event.eventId === '')) {
     fail('.eventId', 'eventId must be a non-empty string');
   }
@@ -927,6 +950,32 @@ function checkEvent(source: SourceIR, event: OnlineEvent, path: string): void {
         `${name} must be ${field.type === 'bool' ? 'a boolean' : `a ${field.type}`}`,
       );
   }
+}
+
+/**
+ * The earliest read time that counts an event (see `StreamedEvent.visibleAt`): `ts + 1`, or its
+ * ingestion time when later and the source records one (reads then apply `ingestedAt <= q`).
+ */
+function visibleAt(source: SourceIR, event: SourceEvent): number {
+  const ingestedAt = source.ingestedAt === null ? null : (event.ingestedAt ?? null);
+  return ingestedAt === null ? event.ts + 1 : Math.max(event.ts + 1, ingestedAt);
+}
+
+/** The events of raw-head members (`[ts, eventId, seq, ingestedAt, values, nonce?]`). */
+function headEvents(members: ReadReply): SourceEvent[] {
+  const events: SourceEvent[] = [];
+  for (const member of members) {
+    if (member === null) continue;
+    const [ts, eventId, seq, ingestedAt, values] = JSON.parse(member) as [
+      number,
+      string | null,
+      number | null,
+      number | null,
+      Record<string, ScalarValue>,
+    ];
+    events.push({ ts, eventId, seq, ingestedAt, values });
+  }
+  return events;
 }
 
 function metaFields(source: OnlineSource, now: number): Record<string, string> {

@@ -93,7 +93,11 @@ export function memoryAdapter(options: MemoryAdapterOptions = {}): OnlineAdapter
         const parts = range.text === null ? [] : range.text.split(RANGED_PART_SEPARATOR);
         while (parts.length <= slot) parts.push('');
         parts[slot] = applyTileOp(parts[slot] || null, op);
-        fields.set(field, range.prefix + parts.join(RANGED_PART_SEPARATOR));
+        const prefix =
+          event.visibleAt > range.mark
+            ? `${range.bounds}${event.visibleAt.toString(36)}${range.rest}`
+            : range.prefix;
+        fields.set(field, prefix + parts.join(RANGED_PART_SEPARATOR));
       }
       applied++;
     }
@@ -171,18 +175,34 @@ export function memoryAdapter(options: MemoryAdapterOptions = {}): OnlineAdapter
   };
 }
 
-/** The range a ranged field carries (`"<lo> <hi> ...|<text>"`); null when it has none. */
-function parseRange(
-  current: string | null,
-): { lo: number; hi: number; prefix: string; text: string | null } | null {
+/** A ranged field's prefix `"<lo> <hi> <mark>...|"` (see `KeyedOp.ranged`), parsed. */
+interface Range {
+  readonly lo: number;
+  readonly hi: number;
+  readonly mark: number;
+  /** `"<lo> <hi> "`, as written. */
+  readonly bounds: string;
+  /** What follows the mark, up to and with the `|`. */
+  readonly rest: string;
+  /** The whole prefix, `|` included. */
+  readonly prefix: string;
+  /** What follows the `|` (null when empty). */
+  readonly text: string | null;
+}
+
+/** The range a ranged field carries; null when it has none. */
+function parseRange(current: string | null): Range | null {
   if (current === null) return null;
   const bar = current.indexOf('|');
-  const match = /^(-?[0-9a-z]+) (-?[0-9a-z]+)/.exec(current);
+  const match = /^(-?[0-9a-z]+) (-?[0-9a-z]+) (-?[0-9a-z]+)/.exec(current);
   if (bar < 0 || match === null || match[0].length > bar) return null;
   const text = current.slice(bar + 1);
   return {
     lo: Number.parseInt(match[1]!, 36),
     hi: Number.parseInt(match[2]!, 36),
+    mark: Number.parseInt(match[3]!, 36),
+    bounds: `${match[1]} ${match[2]} `,
+    rest: current.slice(match[0].length, bar + 1),
     prefix: current.slice(0, bar + 1),
     text: text === '' ? null : text,
   };

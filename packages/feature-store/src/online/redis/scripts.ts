@@ -4,7 +4,7 @@
  *
  * WRITE: KEYS = the group's keys; ARGV = lateBefore, trimBefore, guard (key index or 0, field,
  * "1" when a value is expected or "0" for an absent field, value), counter (key index or 0,
- * field), nEvents, then per event (id, ts, raw, ops: one string holding, per op, key index
+ * field), nEvents, then per event (id, ts, visibleAt, raw, ops: one string holding, per op, key index
  * (1-based), field, kind, arg, k, the slot of a ranged op or "", separated by \x1f and ended by
  * \x1e;
  * no part of an op contains either), nPutKeys, then per
@@ -93,26 +93,42 @@ local function base36(text)
   if string.sub(text, 1, 1) == '-' then return -tonumber(string.sub(text, 2), 36) end
   return tonumber(text, 36)
 end
--- The range a ranged field carries ('<lo> <hi> ...|<text>', lo and hi in base 36): lo, hi,
--- prefix, text (false: empty).
+-- An integer written in base 36 as Number.prototype.toString(36) writes it.
+local DIGITS = '0123456789abcdefghijklmnopqrstuvwxyz'
+local function tobase36(n)
+  if n == 0 then return '0' end
+  local sign = ''
+  if n < 0 then sign, n = '-', -n end
+  local out = ''
+  while n > 0 do
+    local d = n % 36
+    out = string.sub(DIGITS, d + 1, d + 1) .. out
+    n = (n - d) / 36
+  end
+  return sign .. out
+end
+-- The range a ranged field carries ('<lo> <hi> <mark>...|<text>', numbers in base 36): lo, hi,
+-- mark, '<lo> <hi> ' as written, what follows the mark up to and with the '|', the whole prefix,
+-- text (false: empty).
 local function rangeOf(current)
   if not current then return nil end
   local bar = string.find(current, '|', 1, true)
   if not bar then return nil end
   local prefix = string.sub(current, 1, bar)
-  local lo, hi = string.match(prefix, '^(%-?[%da-z]+) (%-?[%da-z]+)')
+  local lo, hi, mark, rest = string.match(prefix, '^(%-?[%da-z]+) (%-?[%da-z]+) (%-?[%da-z]+)(.*)$')
   if not lo then return nil end
   local text = string.sub(current, bar + 1)
   if text == '' then text = false end
-  return base36(lo), base36(hi), prefix, text
+  return base36(lo), base36(hi), base36(mark), lo .. ' ' .. hi .. ' ', rest, prefix, text
 end
 local applied, duplicates, late = 0, 0, 0
 -- Field values the events' ops produced, by key index and field: read once, written once.
 local touched = {}
 local nEvents = tonumber(ARGV[at]); at = at + 1
 for _ = 1, nEvents do
-  local id, ts, raw, ops = ARGV[at], tonumber(ARGV[at + 1]), ARGV[at + 2], ARGV[at + 3]
-  at = at + 4
+  local id, ts, visibleAt = ARGV[at], tonumber(ARGV[at + 1]), tonumber(ARGV[at + 2])
+  local raw, ops = ARGV[at + 3], ARGV[at + 4]
+  at = at + 5
   if id ~= '' and redis.call('ZSCORE', KEYS[1], id) then
     duplicates = duplicates + 1
   elseif ts < lateBefore then
@@ -132,7 +148,7 @@ for _ = 1, nEvents do
       if ranged == '' then
         fields[field] = apply(current, kind, arg, tonumber(k))
       else
-        local lo, hi, prefix, text = rangeOf(current)
+        local lo, hi, mark, bounds, rest, prefix, text = rangeOf(current)
         if lo and lo <= ts and ts < hi then
           -- The op applies to part 'slot' of the text (parts separated by \\x1f; empty: absent).
           local parts = {}
@@ -144,6 +160,7 @@ for _ = 1, nEvents do
           local part = parts[slot]
           if part == '' then part = false end
           parts[slot] = apply(part, kind, arg, tonumber(k))
+          if visibleAt > mark then prefix = bounds .. tobase36(visibleAt) .. rest end
           fields[field] = prefix .. table.concat(parts, '\\31')
         end
       end

@@ -44,6 +44,7 @@ function streamed(
   return {
     id,
     ts,
+    visibleAt: ts + 1,
     raw: JSON.stringify([ts, id, eventCounter]),
     ops: ops.map(
       (op): KeyedOp => ({ key: op.key ?? 3, field: op.field ?? 'x', op: stripRouting(op) }),
@@ -384,7 +385,7 @@ export function describeAdapterSuite(ctx: AdapterSuiteContext): void {
         expect(again).toEqual({ applied: 1, duplicates: 0, late: 0 });
       }));
 
-    it('applies a ranged op only to events whose ts is in the range its field carries', () =>
+    it('applies a ranged op only to events whose ts is in the range its field carries, raising its mark', () =>
       run(async ({ adapter, prefix }) => {
         const set = entityKeySet(prefix, 'ranged');
         const event = (id: string, ts: number, field = 'c:x', slot?: number): StreamedEvent => {
@@ -400,11 +401,13 @@ export function describeAdapterSuite(ctx: AdapterSuiteContext): void {
         await adapter.write([
           writeGroup(set.keys, {
             puts: [
-              // Ranges in base 36: [10, 20) and [-41, 0).
-              { key: 2, field: 'c:x', value: 'a k 5|' },
+              // Ranges in base 36: [10, 20) marked 5 (then what follows the mark, kept), and
+              // [-41, 0) marked 38,...: the events' visibleAt (ts + 1) raises the first mark only.
+              { key: 2, field: 'c:x', value: 'a k 5 s t|' },
               { key: 2, field: 'c:y', value: '-15 0 tag|3' },
-              { key: 2, field: 'bad', value: 'A k|1' },
-              { key: 2, field: 'bare', value: '10 20' },
+              { key: 2, field: 'bad', value: 'A k 1|1' },
+              { key: 2, field: 'bare', value: '10 20 1' },
+              { key: 2, field: 'nomark', value: 'a k|1' },
               // Parts: the op applies to its slot, empty parts are absent, missing ones are added.
               { key: 2, field: 'c:p', value: 'a k 5|7\x1f\x1f2' },
             ],
@@ -431,6 +434,7 @@ export function describeAdapterSuite(ctx: AdapterSuiteContext): void {
               event('z', -42, 'c:y'),
               event('m', 12, 'bad'),
               event('n', 12, 'bare'),
+              event('o', 12, 'nomark'),
             ],
           }),
         ]);
@@ -439,19 +443,22 @@ export function describeAdapterSuite(ctx: AdapterSuiteContext): void {
             {
               kind: 'fields',
               key: set.meta,
-              fields: ['c:x', 'c:y', 'bad', 'bare', 'c:absent', 'c:p'],
+              fields: ['c:x', 'c:y', 'bad', 'bare', 'c:absent', 'c:p', 'nomark'],
             },
             { kind: 'fields', key: set.tiles[0], fields: ['x'] },
           ],
         ]);
-        const [x, y, bad, bare, absent, p] = meta!;
+        const [x, y, bad, bare, absent, p, nomark] = meta!;
         const text = (field: string | null) => field!.slice(field!.indexOf('|') + 1);
-        expect(x!.slice(0, x!.indexOf('|') + 1)).toBe('a k 5|');
+        // Events at 10 and 19 applied: the mark is now 20 (k).
+        expect(x!.slice(0, x!.indexOf('|') + 1)).toBe('a k k s t|');
         expect(canonicalReply([text(x!)])).toEqual(['#2']);
+        expect(y!.slice(0, y!.indexOf('|') + 1)).toBe('-15 0 tag|');
         expect(canonicalReply([text(y!)])).toEqual(['#4']);
-        expect([bad, bare, absent]).toEqual(['A k|1', '10 20', null]);
-        expect(canonicalText(p!)).toBe('a k 5|#8\x1f#1\x1f#3\x1f\x1f#1');
-        expect(canonicalReply(tile!)).toEqual(['#15']);
+        expect([bad, bare, absent, nomark]).toEqual(['A k 1|1', '10 20 1', null, 'a k|1']);
+        // Events at 11 to 14 applied: the mark is now 15 (f).
+        expect(canonicalText(p!)).toBe('a k f|#8\x1f#1\x1f#3\x1f\x1f#1');
+        expect(canonicalReply(tile!)).toEqual(['#16']);
       }));
 
     it('a guard refuses the whole group unless its field holds the expected text', () =>
@@ -608,7 +615,7 @@ export function describeAdapterSuite(ctx: AdapterSuiteContext): void {
         ];
         await adapter.write([
           writeGroup(set.keys, {
-            events: members.map(([id, ts]) => ({ id, ts, raw: id, ops: [] })),
+            events: members.map(([id, ts]) => ({ id, ts, visibleAt: ts + 1, raw: id, ops: [] })),
           }),
         ]);
         const [replies] = await adapter.read([
@@ -639,7 +646,7 @@ export function describeAdapterSuite(ctx: AdapterSuiteContext): void {
         const members = ['z', 'é', '\uffff', '😀', 'a', '\u0080'];
         await adapter.write([
           writeGroup(set.keys, {
-            events: members.map((id) => ({ id, ts: 1, raw: id, ops: [] })),
+            events: members.map((id) => ({ id, ts: 1, visibleAt: 2, raw: id, ops: [] })),
           }),
         ]);
         const [raw] = await readOne(adapter, [
@@ -817,6 +824,8 @@ const eventArb = fc
   .record({
     id: fc.constantFrom('a', 'b', 'c', 'd', 'e', 'f', 'é', '#1', '#'),
     ts: tsArb,
+    // How long after `ts + 1` a read first counts it (its ingestion time, when later).
+    lag: fc.constantFrom(0, 0, 1, 7, 40),
     raw: fc.constantFrom('r1', 'r2', 'r3', '[1,"x"]', 'é', '😀'),
     ops: fc.array(
       fc.constantFrom(...FIELD_KINDS).chain((kind: FieldKind) =>
@@ -832,9 +841,10 @@ const eventArb = fc
     ),
   })
   .map(
-    ({ id, ts, raw, ops }): StreamedEvent => ({
+    ({ id, ts, lag, raw, ops }): StreamedEvent => ({
       id,
       ts,
+      visibleAt: ts + 1 + lag,
       raw,
       ops: ops.map(({ kind, key, op, ranged, slot }) =>
         ranged
@@ -857,12 +867,22 @@ const groupArb: fc.Arbitrary<GroupMaker> = fc
           field: fc.constantFrom(...FIELD_KINDS.map((k) => `${k}:put`)),
           value: fc.constantFrom('1', '2.5', '[1,2]', 'text', ''),
         }),
-        // Ranged fields (empty text), well-formed (base 36: [5, 30), [0, 10), [-4, 3), [20, 10))
-        // or not.
+        // Ranged fields (empty text), well-formed (base 36: [5, 30) marked 29 and more, [0, 10)
+        // marked 9, [-4, 3) marked -1, [20, 10) marked 33) or not (no mark, bad digits, no bar).
         fc.record({
           key: fc.constantFrom(3, 4),
           field: fc.constantFrom(...FIELD_KINDS.map((k) => `${k}:r`)),
-          value: fc.constantFrom('5 u t|', '0 a 9|', '-4 3 |', 'k a x|', 'X 1|', '5 u', ''),
+          value: fc.constantFrom(
+            '5 u t|',
+            '5 u t 1 b|',
+            '0 a 9|',
+            '-4 3 -1|',
+            'k a x|',
+            '-4 3 |',
+            'X 1 2|',
+            '5 u',
+            '',
+          ),
         }),
       ),
       { maxLength: 3 },
