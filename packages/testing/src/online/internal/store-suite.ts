@@ -313,6 +313,51 @@ export function describeStoreSuite(ctx: StoreSuiteContext): void {
         );
       }));
 
+    it('window caches: an event ingested after the read time is not counted, cached or not', () =>
+      run(async (scope) => {
+        const at = WARM_AT;
+        const later = at + 2 * 60_000;
+        let now = at;
+        const traced = tracedAdapter(scope.adapter);
+        const store = storeIn({ ...scope, adapter: traced.adapter }, { clock: () => now });
+        const order = (id: number, ts: number, ingestedAt: number | null): OnlineEvent => ({
+          key: { customer_id: 'a' },
+          ts,
+          eventId: `e${id}`,
+          seq: id,
+          ingestedAt,
+          values: { amount: id, items: 1, channel: 'web' },
+        });
+        const events = [order(1, NOW - 2 * HOUR, null), order(2, at - 60_000, later)];
+        await store.writeEvents('orders', events);
+        const read = async (q: number) => {
+          const before = traced.reads();
+          const rows = await store.getOnlineFeatures({
+            service: [...orderFeatures],
+            entities: customers('a'),
+            at: q,
+          });
+          await traced.settled();
+          expectFold(rows, events, q);
+          return { rows, reads: traced.reads() - before };
+        };
+        // At `at` the second event is not visible yet: never counted, and no window holding it
+        // is cached for this read (each read takes the tiles).
+        for (let pass = 0; pass < 3; pass++) {
+          const { rows, reads } = await read(at);
+          expect(rows[0]!.values.orders_1h!.value).toBe(0);
+          expect(rows[0]!.values.orders_7d!.value).toBe(1);
+          expect(reads).toBe(2);
+        }
+        // Once it is ingested, reads count it, and the second one finds its windows cached.
+        now = later;
+        expect((await read(later)).rows[0]!.values.orders_7d!.value).toBe(2);
+        const warm = await read(later);
+        expect(warm.rows[0]!.values.orders_7d!.value).toBe(2);
+        expect(warm.reads).toBe(1);
+        await store.clear();
+      }));
+
     it('window caches: new batch tiles and a moved watermark are read, not the cached body', () =>
       run(async (scope) => {
         const at = WARM_AT;
