@@ -26,9 +26,10 @@ export interface OnlineFeature {
   readonly tileClass: 'l' | 'w';
   /**
    * The field of the feature's window cache in the entity's meta hash: it holds
-   * `"<lo> <hi> <body start>|<parts>"`, the read the cached body answers (base 36) and the body
-   * state (the merged covering tiles) as its codec parts, in order, separated by `\x1f` (an
-   * empty part: absent).
+   * `"<lo> <hi> <mark> <body start> <head start>|<parts>"` (base 36): the range of events it
+   * takes, the latest time one of them becomes visible, the read plan it answers, then the
+   * window's state (the merged covering tiles and every head event) as its codec parts, in order,
+   * separated by `\x1f` (an empty part: absent).
    */
   readonly cacheField: string;
 }

@@ -77,7 +77,7 @@ function fingerprintsOf(
   return parsed;
 }
 
-/** A cached window body's codec parts (null: absent), from its field text after the prefix. */
+/** A cached window's codec parts (null: absent), from its field text after the prefix. */
 function cachedParts(text: string, from: number): (string | null)[] {
   if (text.length === from) return [null];
   const parts: (string | null)[] = text.slice(from).split(RANGED_PART_SEPARATOR);
@@ -85,7 +85,7 @@ function cachedParts(text: string, from: number): (string | null)[] {
   return parts;
 }
 
-/** The field text (after the prefix) of a window body's codec parts: empty when all are absent. */
+/** The field text (after the prefix) of a window's codec parts: empty when all are absent. */
 function cachedText(parts: readonly (string | null)[]): string {
   return parts.every((part) => part === null)
     ? ''
