@@ -710,7 +710,8 @@ export function createOnlineStore(options: OnlineStoreOptions): OnlineStore {
     // Per missed window: its tiles and the meta hash's write counter; per entity and source with
     // a miss, the raw head from the earliest head on (all in one read group per entity: atomic).
     const missed: { row: number; i: number; tiles: ReadSlot[][]; version: ReadSlot }[] = [];
-    const rawSlots = rows.map((row) => row.map((): RangeSlot | undefined => undefined));
+    // By row, then source; only rows with a miss get an entry (a warm read allocates none).
+    const rawSlots: (RangeSlot | undefined)[][] = [];
     rows.forEach((row, r) => {
       plan.aggregations.forEach(({ online: f, source }, i) => {
         if (states[r]![i] !== undefined) return;
@@ -721,7 +722,8 @@ export function createOnlineStore(options: OnlineStoreOptions): OnlineStore {
           return tile.fields.map((field) => second.field(keys.tag, name, field));
         });
         const version = second.field(keys.tag, keys.meta(sourceName), 'v');
-        rawSlots[r]![source] ??= second.range(
+        rawSlots[r] ??= [];
+        rawSlots[r][source] ??= second.range(
           keys.tag,
           keys.raw(sourceName),
           rawFrom[source]!,
@@ -732,7 +734,7 @@ export function createOnlineStore(options: OnlineStoreOptions): OnlineStore {
     });
     const secondReplies = second.groups.length > 0 ? await adapter.read(second.groups) : [];
     if (missed.length > 0) {
-      // Raw-head events, parsed once per entity and source.
+      // Raw-head events, parsed once per entity and source (of the rows and sources with a miss).
       const heads = rawSlots.map((row) =>
         row.map((slot) => (slot === undefined ? [] : headEvents(membersAt(secondReplies, slot)))),
       );

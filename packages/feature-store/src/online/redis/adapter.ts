@@ -1,5 +1,5 @@
 import type { Cluster, Redis } from 'ioredis';
-import type { OnlineAdapter, ReadReply, WriteGroup, WriteOutcome } from '../adapter.js';
+import type { OnlineAdapter, ReadOp, ReadReply, WriteGroup, WriteOutcome } from '../adapter.js';
 import { WRITE_SCRIPT } from './scripts.js';
 
 /** Options of {@link redisAdapter}. */
@@ -16,10 +16,14 @@ type ScriptClient = (Redis | Cluster) & {
   ): Promise<[number, number, number, number?]>;
 };
 
-/** The commands the adapter sends in a MULTI/EXEC. */
-type Transaction = {
+/** The read commands of a {@link ReadOp}. */
+type ReadCommands = {
   hmget(key: string, fields: readonly string[]): unknown;
   zrangebyscore(key: string, min: number | string, max: string): unknown;
+};
+
+/** The commands the adapter sends in a MULTI/EXEC. */
+type Transaction = ReadCommands & {
   hset(key: string, pairs: readonly string[]): unknown;
   tandemWrite(numKeys: number, args: readonly (string | number)[]): unknown;
 };
@@ -27,8 +31,8 @@ type Transaction = {
 /**
  * The Redis storage engine (ioredis, standalone or Cluster). Each write group is one Lua call
  * (atomic; its keys share a hash tag, so one Cluster slot), each read group a MULTI/EXEC of plain
- * reads (a plain command when it has one); all groups of a call go out together (one socket write, or one batch per node in a
- * Cluster).
+ * reads (a plain command when it has one); all groups of a call go out together (one socket
+ * write, or one batch per node in a Cluster).
  */
 export function redisAdapter(options: RedisAdapterOptions): OnlineAdapter {
   const client = options.client as ScriptClient;
@@ -55,14 +59,21 @@ export function redisAdapter(options: RedisAdapterOptions): OnlineAdapter {
     }
   };
 
+  /** The read commands sent plain (outside a MULTI). */
+  const plainReads: ReadCommands = {
+    hmget: (key, fields) => client.hmget(key, ...fields),
+    zrangebyscore: (key, min, max) => client.zrangebyscore(key, min, max),
+  };
+
   /**
    * Sends the commands `fill` adds as one MULTI/EXEC and gives EXEC's replies. In a Cluster (or
    * with ioredis's auto-pipelining on), an ioredis pipelined transaction (in a Cluster the keys
    * share a slot). Otherwise plain commands (`multi({ pipeline: false })`) issued in one
-   * synchronous run, corked: nothing else on the connection comes between MULTI and EXEC. Measured with ioredis 5.11: a `pipeline()` (which
-   * its pipelined `multi()` is) keeps its replies alive across young-generation collections
-   * (1-9 MB copied per scavenge, pauses of 4-13 ms every few dozen reads of ten entities) and
-   * costs about twice the client CPU of the same commands sent plain and corked.
+   * synchronous run, corked: nothing else on the connection comes between MULTI and EXEC.
+   * Measured with ioredis 5.11: a `pipeline()` (which its pipelined `multi()` is) keeps its
+   * replies alive across young-generation collections (1-9 MB copied per scavenge, pauses of
+   * 4-13 ms every few dozen reads of ten entities) and costs about twice the client CPU of the
+   * same commands sent plain and corked.
    */
   const transact = async (fill: (transaction: Transaction) => void) => {
     if (!plainTransactions) {
@@ -195,16 +206,9 @@ export function redisAdapter(options: RedisAdapterOptions): OnlineAdapter {
       // online read is one HMGET per entity). All go out in one socket write.
       if (groups.every((ops) => ops.length === 1)) {
         const replies = await corked(() =>
-          Promise.all(
-            groups.map(([op]): Promise<ReadReply> | ReadReply => {
-              if (op!.kind === 'range') {
-                return client.zrangebyscore(op!.key, finite(op!.min), `(${finite(op!.max)}`);
-              }
-              return op!.fields.length === 0 ? [] : client.hmget(op!.key, ...op!.fields);
-            }),
-          ),
+          Promise.all(groups.map(([op]) => issueRead(plainReads, op!) ?? [])),
         );
-        return replies.map((reply) => [reply]);
+        return replies.map((reply) => [reply as ReadReply]);
       }
       // Plain HMGET / ZRANGEBYSCORE in MULTI/EXEC: atomic like a script, without a script's cost
       // of copying every argument and reply into Lua (about 45 µs per call for a 20-feature
@@ -213,15 +217,7 @@ export function redisAdapter(options: RedisAdapterOptions): OnlineAdapter {
       const replies = await Promise.all(
         batches.map(async (batch) => {
           const results = await transact((transaction) => {
-            for (const ops of batch) {
-              for (const op of ops) {
-                if (op.kind === 'range') {
-                  transaction.zrangebyscore(op.key, finite(op.min), `(${finite(op.max)}`);
-                } else if (op.fields.length > 0) {
-                  transaction.hmget(op.key, op.fields);
-                }
-              }
-            }
+            for (const ops of batch) for (const op of ops) issueRead(transaction, op);
           });
           let at = 0;
           return batch.map((ops) =>
@@ -269,6 +265,17 @@ export function redisAdapter(options: RedisAdapterOptions): OnlineAdapter {
     },
     async close() {},
   };
+}
+
+/**
+ * Issues the command of a read op on `commands` (plain, or queued in a MULTI) and gives what it
+ * returns; undefined for a fields op with no field, which sends nothing (its reply is empty).
+ */
+function issueRead(commands: ReadCommands, op: ReadOp): unknown {
+  if (op.kind === 'range') {
+    return commands.zrangebyscore(op.key, finite(op.min), `(${finite(op.max)}`);
+  }
+  return op.fields.length === 0 ? undefined : commands.hmget(op.key, op.fields);
 }
 
 function isCluster(client: Redis | Cluster): client is Cluster {
