@@ -118,9 +118,20 @@ function buildMetrics(
   const buckets = [...(options.latencyBuckets ?? DEFAULT_BUCKETS)];
   const registers = [registry];
   // Registering the same metric twice on one registry throws; reuse what is there.
-  const counter = <L extends string>(name: string, help: string, labelNames: L[]) =>
+  const counter = <L extends string>(
+    name: string,
+    help: string,
+    labelNames: L[],
+    collect?: () => void,
+  ) =>
     (registry.getSingleMetric(prefix + name) as Counter<L> | undefined) ??
-    new Counter<L>({ name: prefix + name, help, labelNames, registers });
+    new Counter<L>({
+      name: prefix + name,
+      help,
+      labelNames,
+      registers,
+      ...(collect === undefined ? {} : { collect }),
+    });
   const gauge = <L extends string>(name: string, help: string, labelNames: L[]) =>
     (registry.getSingleMetric(prefix + name) as Gauge<L> | undefined) ??
     new Gauge<L>({ name: prefix + name, help, labelNames, registers });
@@ -146,21 +157,14 @@ function buildMetrics(
   };
 
   // A counter whose hot counts are kept in plain numbers and added when the registry is read:
-  // `flushes` run at each read (a counter already on the registry is reused as `counter` does).
+  // `flushes` run at each read. (A counter of that name that something else registered first is
+  // reused as `counter` does, and does not run them.)
   const scrapedCounter = <L extends string>(name: string, help: string, labelNames: L[]) => {
     const flushes: (() => void)[] = [];
-    const counter =
-      (registry.getSingleMetric(prefix + name) as Counter<L> | undefined) ??
-      new Counter<L>({
-        name: prefix + name,
-        help,
-        labelNames,
-        registers,
-        collect() {
-          for (const flush of flushes) flush();
-        },
-      });
-    return { counter, flushes };
+    const scraped = counter(name, help, labelNames, () => {
+      for (const flush of flushes) flush();
+    });
+    return { counter: scraped, flushes };
   };
 
   // Answered requests (`ok`, and `fallback` without a code) are counted in plain numbers on the
