@@ -586,6 +586,8 @@ export function describeStoreSuite(ctx: StoreSuiteContext): void {
           ['number for a string', { values: { amount: 1, items: 1, channel: 5 } }],
           ['unknown field', { values: { amount: 1, items: 1, channel: null, nope: 1 } }],
           ['empty event id', { eventId: '' }],
+          ['ingestedAt not an integer', { ingestedAt: NOW - 0.5 }],
+          ['ingestedAt NaN', { ingestedAt: Number.NaN }],
         ];
         const badAccounts: [string, Partial<OnlineEvent>][] = [
           ['non-integer int key', { key: { account_id: 1.5 } }],
